@@ -1,0 +1,287 @@
+"""``carton run [OPTIONS] ROOTFS COMMAND [ARG...]``: docker's ``run``, for a root filesystem.
+
+This front door has no container code of its own. It turns docker-style
+flags into an OCI ``Spec`` (``build_spec``), then drives the runtime core
+like any other client: ``create``, ``start``, wait, remove. Everything a
+user can get wrong is checked here, before anything is made on the host.
+"""
+
+import os
+import sys
+
+from .. import explain
+from ..errors import CartonError
+from ..rootfs import etcfiles, passwd
+from ..rootfs import options as mount_options
+from ..rootfs.paths import open_in_root
+from ..spec import defaults
+from ..spec.model import Linux, Mount, Process, Spec, User
+from .args import Option, parse, usage
+
+SYNOPSIS = "carton run [OPTIONS] ROOTFS COMMAND [ARG...]"
+DESCRIPTION = "Run COMMAND in a new container whose root filesystem is the directory ROOTFS."
+
+OPTIONS = [
+    Option("--name", "a name for the container", value=True),
+    Option("-h,--hostname", "the container's hostname (default: its short id)", value=True),
+    Option("-e,--env", "set an environment variable (KEY=VALUE, or KEY to pass the host's)",
+           value=True, many=True, metavar="KEY=VALUE"),
+    Option("--env-file", "read environment variables from a file, one per line",
+           value=True, many=True, metavar="FILE"),
+    Option("-w,--workdir", "working directory inside the container (absolute)", value=True,
+           metavar="DIR"),
+    Option("-u,--user", "run as NAME|UID[:GROUP|GID], looked up in the rootfs", value=True,
+           metavar="USER"),
+    Option("-v,--volume", "bind-mount a host path: HOST:CONTAINER[:ro|rw]", value=True,
+           many=True, metavar="HOST:CTR[:OPTS]"),
+    Option("--read-only", "mount the root filesystem read-only"),
+    Option("--tmpfs", "mount a tmpfs at PATH (options as mount(8): size=64m,mode=1777)",
+           value=True, many=True, metavar="PATH[:OPTS]"),
+    Option("-i,--interactive", "keep stdin open and connected to the container"),
+    Option("-t,--tty", "give the container a pseudo-terminal"),
+    Option("--rm", "remove the container when it exits (always true for a foreground run)"),
+    Option("--explain", "narrate every setup step: what, which syscall, and why"),
+    Option("--help", "show this help"),
+]
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_HOST_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def main(argv, root):
+    values, rest = parse(argv, OPTIONS)
+    if values["help"]:
+        sys.stdout.write(usage(SYNOPSIS, DESCRIPTION, OPTIONS))
+        return 0
+    if len(rest) < 2:
+        raise CartonError(f"\"carton run\" requires a ROOTFS and a COMMAND\nUsage: {SYNOPSIS}")
+    if os.geteuid() != 0:
+        raise CartonError("carton run needs root: running without root needs rootless "
+                          "containers (user namespaces), which Carton does not support yet")
+    if values["explain"]:
+        explain.enable(2)
+
+    from ..runtime import run as runtime_run
+
+    container_id = os.urandom(32).hex()
+    request = build_request(values, rest, container_id)
+    return runtime_run.run_foreground(root, container_id, request)
+
+
+class RunRequest:
+    """What ``carton run`` asks of the runtime: a spec, and how to attach to it."""
+
+    def __init__(self, spec, name, interactive, files):
+        self.spec = spec
+        self.name = name
+        self.interactive = interactive
+        self.files = files  # {name in the state dir: text}, bind-mounted into /etc
+
+
+def build_request(values, rest, container_id):
+    """Check every flag and build the Spec; raise CartonError on the first bad input."""
+    rootfs = _check_rootfs(rest[0])
+    args = rest[1:]
+    if not args[0]:
+        raise CartonError("the command is an empty string")
+    name = values["name"]
+    if name is not None:
+        _check_name(name)
+    hostname = values["hostname"] if values["hostname"] is not None else container_id[:12]
+    _check_hostname(hostname)
+    cwd = values["workdir"] or "/"
+    if not cwd.startswith("/"):
+        raise CartonError(f"the working directory {cwd!r} is invalid: it must be an "
+                          "absolute path")
+
+    root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        user = passwd.resolve(root_fd, values["user"] or "0")
+        has_etc = _is_dir_in_root(root_fd, "/etc")
+    finally:
+        os.close(root_fd)
+
+    env = [f"PATH={defaults.DEFAULT_PATH}", f"HOSTNAME={hostname}"]
+    if values["tty"]:
+        env.append("TERM=xterm")
+    env.append(f"HOME={user.home}")
+    env = _merge_env(env, _env_files(values["env_file"]) + _env_flags(values["env"]))
+
+    user_mounts = [_tmpfs_mount(t) for t in values["tmpfs"]]
+    user_mounts += [_volume_mount(v) for v in values["volume"]]
+    _check_unique_destinations(defaults.mounts() + user_mounts)
+    files = {}
+    if has_etc:
+        files = {"hostname": etcfiles.hostname(hostname),
+                 "hosts": etcfiles.hosts(hostname),
+                 "resolv.conf": etcfiles.resolv_conf(_read_host_resolv_conf())}
+        # A volume of the user's on one of these wins, as with docker.
+        taken = {m.destination for m in user_mounts}
+        files = {f: text for f, text in files.items() if f"/etc/{f}" not in taken}
+    # The sources of these binds are names in the state directory; the runtime,
+    # which owns that directory, fills in the full paths.
+    mounts = defaults.mounts() + [Mount(f"/etc/{f}", "bind", f, ["rbind", "rprivate"])
+                                  for f in files] + user_mounts
+
+    process = Process(args, env, cwd,
+                      User(user.uid, user.gid, user.additional_gids),
+                      terminal=bool(values["tty"]))
+    linux = Linux(defaults.namespaces(), defaults.MASKED_PATHS, defaults.READONLY_PATHS)
+    spec = Spec(process, rootfs, root_readonly=bool(values["read_only"]), hostname=hostname,
+                mounts=mounts, linux=linux)
+    return RunRequest(spec, name, bool(values["interactive"]), files)
+
+
+# -- checks -----------------------------------------------------------------------
+
+
+def _check_rootfs(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CartonError(f"root filesystem {path}: no such directory") from None
+    except OSError as e:
+        raise CartonError(f"root filesystem {path}: {e.strerror}") from None
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode):
+        raise CartonError(f"root filesystem {path}: not a directory")
+    real = os.path.realpath(path)
+    if real == "/":
+        raise CartonError("the root filesystem cannot be the host's own /")
+    return real
+
+
+def _check_name(name):
+    if len(name) < 2 or name[0] not in _NAME_CHARS - set("_.-") or not set(name) <= _NAME_CHARS:
+        raise CartonError(f"invalid container name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-]+ "
+                          "is allowed")
+
+
+def _check_hostname(name):
+    """RFC 1123: dot-separated labels of letters, digits and '-', at most 64 bytes in all."""
+    if len(name) > 64:
+        raise CartonError(f"invalid hostname {name!r}: longer than 64 characters")
+    labels = name.split(".")
+    for label in labels:
+        if (not label or len(label) > 63 or not set(label) <= _HOST_CHARS
+                or label[0] == "-" or label[-1] == "-"):
+            raise CartonError(f"invalid hostname {name!r}: use letters, digits, '-' and '.' "
+                              "(RFC 1123)")
+
+
+def _is_dir_in_root(root_fd, path):
+    try:
+        os.close(open_in_root(root_fd, path, os.O_PATH | os.O_DIRECTORY))
+        return True
+    except OSError:
+        return False
+
+
+def _read_host_resolv_conf():
+    try:
+        with open("/etc/resolv.conf") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+# -- environment --------------------------------------------------------------------
+
+
+def _env_flags(entries):
+    """``-e KEY=VALUE`` sets; ``-e KEY`` passes the host's value, or nothing if it is unset."""
+    result = []
+    for entry in entries:
+        key, sep, _ = entry.partition("=")
+        if not key or "\0" in entry:
+            raise CartonError(f"invalid environment variable {entry!r}: expected KEY=VALUE")
+        if sep:
+            result.append(entry)
+        elif key in os.environ:
+            result.append(f"{key}={os.environ[key]}")
+    return result
+
+
+def _env_files(paths):
+    result = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError as e:
+            raise CartonError(f"env file {path}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise CartonError(f"env file {path}: not UTF-8 text") from None
+        for number, line in enumerate(lines, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            key = line.partition("=")[0]
+            if not key or key != key.strip() or " " in key or "\t" in key:
+                raise CartonError(f"env file {path}, line {number}: invalid variable {line!r}")
+            result += _env_flags([line])
+    return result
+
+
+def _merge_env(base, overrides):
+    """Later entries replace earlier ones with the same key, keeping the first one's place."""
+    merged = {}
+    for entry in base + overrides:
+        merged[entry.partition("=")[0]] = entry
+    return list(merged.values())
+
+
+# -- mounts -----------------------------------------------------------------------
+
+
+def _volume_mount(spec):
+    """``-v HOST:CONTAINER[:OPTIONS]``, a bind mount of an existing absolute host path."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise CartonError(f"invalid volume {spec!r}: expected HOST:CONTAINER[:ro|rw]")
+    host, target = parts[0], parts[1]
+    if not host.startswith("/"):
+        raise CartonError(f"invalid volume {spec!r}: the host path must be absolute "
+                          "(named volumes are not supported)")
+    if not target.startswith("/"):
+        raise CartonError(f"invalid volume {spec!r}: the container path must be absolute")
+    if target.rstrip("/") == "":
+        raise CartonError(f"invalid volume {spec!r}: cannot mount over the container's /")
+    if not os.path.exists(host):
+        raise CartonError(f"invalid volume {spec!r}: host path {host} does not exist")
+    options = ["rbind"]
+    mode = "rw"
+    propagation = "rprivate"
+    for opt in parts[2].split(",") if len(parts) == 3 else []:
+        if opt in ("ro", "rw"):
+            mode = opt
+        elif opt in mount_options.PROPAGATION:
+            propagation = opt
+        elif opt in ("z", "Z"):
+            raise CartonError(f"invalid volume {spec!r}: SELinux relabeling ({opt}) is not "
+                              "available on this host")
+        else:
+            raise CartonError(f"invalid volume {spec!r}: unknown option {opt!r} (use ro or rw)")
+    return Mount(os.path.normpath(target), "bind", os.path.realpath(host),
+                 options + [mode, propagation])
+
+
+def _tmpfs_mount(spec):
+    """``--tmpfs PATH[:OPTIONS]``, with docker's defaults noexec,nosuid,nodev."""
+    path, _, opts = spec.partition(":")
+    if not path.startswith("/") or path.rstrip("/") == "":
+        raise CartonError(f"invalid tmpfs {spec!r}: the path must be absolute and not /")
+    options = ["nosuid", "nodev", "noexec"]
+    for opt in opts.split(",") if opts else []:
+        if not opt:
+            raise CartonError(f"invalid tmpfs {spec!r}: empty option")
+        options.append(opt)
+    return Mount(os.path.normpath(path), "tmpfs", "tmpfs", options)
+
+
+def _check_unique_destinations(mounts):
+    seen = set()
+    for mnt in mounts:
+        if mnt.destination in seen:
+            raise CartonError(f"duplicate mount point: {mnt.destination}")
+        seen.add(mnt.destination)

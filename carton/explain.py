@@ -1,0 +1,91 @@
+"""``carton run --explain``: narrate each setup step as it happens.
+
+The setup of a container is a list of named steps (see ``runtime/init.py``),
+and every kernel wrapper in ``carton.linux`` reports the call it is about to
+make through :func:`call`. When narration is off (the default) both are a
+single attribute test, so explaining costs nothing unless asked for.
+
+Output goes straight to a file descriptor with ``os.write``: Carton forks, and
+a buffered ``sys.stderr`` would print the same text twice after a fork.
+"""
+
+import os
+
+_fd = None  # where narration goes; None means "off"
+_count = 0
+
+
+def enable(fd=2):
+    """Turn narration on, writing to a private duplicate of ``fd``.
+
+    A duplicate, because the container's init later replaces its fds 0-2 with
+    the container's stdio (or a terminal); the narration must still reach the
+    user's stderr. The duplicate is close-on-exec, so it never reaches the
+    container's process.
+    """
+    global _fd
+    _fd = os.dup(fd)
+    os.set_inheritable(_fd, False)
+
+
+def enabled():
+    return _fd is not None
+
+
+def _write(text):
+    try:
+        os.write(_fd, text.encode(errors="replace"))
+    except OSError:
+        pass
+
+
+def step(title, why):
+    """Announce a setup step: what it does and, in one line, why."""
+    global _count
+    if _fd is None:
+        return
+    _count += 1
+    _write(f"\n[{_count:2}] {title}\n     why: {why}\n")
+
+
+def call(name, *args):
+    """Report a syscall about to be made, with its arguments in C-like notation."""
+    if _fd is None:
+        return
+    _write(f"     {name}({', '.join(_c(a) for a in args)})\n")
+
+
+def note(text):
+    """A plain line of narration, for things that are not a syscall."""
+    if _fd is not None:
+        _write(f"     {text}\n")
+
+
+def _c(value):
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if isinstance(value, str):
+        return '"' + value + '"'
+    return str(value)
+
+
+class Flags:
+    """A flag word shown by name (``MS_BIND|MS_REC``), formatted only when narrated."""
+
+    __slots__ = ("value", "names")
+
+    def __init__(self, value, names):
+        self.value = value
+        self.names = names
+
+    def __str__(self):
+        parts, rest = [], self.value
+        for bit, name in self.names:
+            if bit and self.value & bit == bit:
+                parts.append(name)
+                rest &= ~bit
+        if rest or not parts:
+            parts.append(hex(rest) if parts else str(rest))
+        return "|".join(parts)

@@ -1,0 +1,76 @@
+"""Mounting the entries of a spec's ``mounts`` list into the container's root.
+
+Every target is resolved inside the root (see ``paths.py``) and mounted
+through ``/proc/self/fd/N``, so a symlink in the rootfs cannot send a mount
+to the host.
+"""
+
+import os
+
+from .. import explain
+from ..linux import mount as m
+from . import options as mount_options
+from .paths import fd_path, make_mountpoint, open_in_root
+
+# Flags a bind mount inherits from where it came from and that we keep when
+# remounting it: clearing them could only make the container less safe.
+_KEEP_ON_REMOUNT = m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC
+
+
+def bind_root(root_path):
+    """Bind-mount the root filesystem onto itself.
+
+    pivot_root(2) needs the new root to be a mount point; a bind mount makes
+    any directory one, and gives us a mount whose flags we may change later
+    (for ``--read-only``) without touching the host's.
+    """
+    m.mount(root_path, root_path, None, m.MS_BIND | m.MS_REC)
+
+
+def mount_entry(root_fd, mnt):
+    """Mount one spec ``Mount`` inside the root opened as ``root_fd``."""
+    opts = mount_options.parse(mnt.options)
+    is_bind = opts.is_bind or mnt.type == "bind"
+    if is_bind:
+        source_is_dir = os.path.isdir(mnt.source)  # the source is a host path
+        if not source_is_dir and not os.path.exists(mnt.source):
+            raise FileNotFoundError(2, "bind mount source does not exist", mnt.source)
+        target = make_mountpoint(root_fd, mnt.destination, for_file=not source_is_dir)
+    else:
+        target = make_mountpoint(root_fd, mnt.destination, for_file=False)
+    explain.note(f"{mnt.destination} is /proc/self/fd/{target} (resolved inside the root)")
+    try:
+        if is_bind:
+            flags = m.MS_BIND | (opts.flags & m.MS_REC)
+            m.mount(mnt.source, fd_path(target), None, flags)
+            extra = opts.flags & ~(m.MS_BIND | m.MS_REC | m.MS_REMOUNT)
+            if extra:
+                # The kernel ignores ro, nosuid... on the first bind(2) of a
+                # mount; they take effect in a second, remounting call.
+                remount(root_fd, mnt.destination, extra)
+        else:
+            m.mount(mnt.source or mnt.type, fd_path(target), mnt.type,
+                    opts.flags & ~m.MS_REMOUNT, opts.data)
+    finally:
+        os.close(target)
+    for propagation in opts.propagation:
+        set_propagation(root_fd, mnt.destination, propagation)
+
+
+def remount(root_fd, path, flags):
+    """Change the flags of the mount at ``path`` (inside the root) with MS_REMOUNT|MS_BIND."""
+    fd = open_in_root(root_fd, path)  # reopen: the old fd is the directory *under* the mount
+    try:
+        current = os.statvfs(fd_path(fd)).f_flag & _KEEP_ON_REMOUNT
+        m.mount(None, fd_path(fd), None, m.MS_REMOUNT | m.MS_BIND | flags | current)
+    finally:
+        os.close(fd)
+
+
+def set_propagation(root_fd, path, propagation):
+    """Make the mount at ``path`` shared, slave, private or unbindable."""
+    fd = open_in_root(root_fd, path)
+    try:
+        m.mount(None, fd_path(fd), None, propagation)
+    finally:
+        os.close(fd)

@@ -1,0 +1,122 @@
+"""Staying with a running container: forward signals, relay its terminal, wait for its exit.
+
+This is what a foreground ``carton run`` does between ``start`` and the end:
+
+* signals sent to ``carton`` (INT, TERM, HUP, QUIT, USR1, USR2, and WINCH
+  without a terminal) are sent on to the container's PID 1, as ``docker run``
+  does with ``--sig-proxy``. Note that PID 1 of a PID namespace only receives
+  signals it has a handler for: ``sleep`` as PID 1 ignores SIGTERM.
+* with ``-t``, bytes are copied between the user's terminal (put in raw mode,
+  so Ctrl-C and Ctrl-Z travel as bytes to the container's own terminal,
+  whose line discipline turns them into signals there) and the master side
+  of the container's pty; a window size change (SIGWINCH) is applied to it.
+* the exit status becomes ours: the command's own code, or 128+N after
+  death by signal N.
+"""
+
+import errno
+import os
+import select
+import signal
+
+from ..linux import tty
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH)
+
+
+def forward_signals(pid, console=None):
+    """Install handlers that pass our signals on to ``pid``; return a function that undoes it."""
+
+    def forward(sig, _frame):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def resize(_sig, _frame):
+        _copy_window_size(console)
+
+    previous = {}
+    for sig in FORWARDED:
+        handler = resize if (sig == signal.SIGWINCH and console is not None) else forward
+        previous[sig] = signal.signal(sig, handler)
+
+    def restore():
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def wait(pid):
+    """Wait for ``pid`` to exit; return its status as a shell would: code, or 128+signal."""
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def relay_terminal(master, interactive):
+    """Copy between our stdio and the container's terminal until the container closes it.
+
+    With ``interactive`` (``-i``) our stdin is read too, and if it is a
+    terminal it is put in raw mode for the duration, then restored exactly.
+    """
+    saved = None
+    if interactive and os.isatty(0):
+        import termios
+        import tty as tty_modes
+
+        saved = termios.tcgetattr(0)
+        tty_modes.setraw(0)
+    _copy_window_size(master)
+    try:
+        _pump(master, interactive)
+    finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+def _pump(master, interactive):
+    poller = select.poll()
+    poller.register(master, select.POLLIN)
+    if interactive:
+        poller.register(0, select.POLLIN)
+    while True:
+        for fd, events in poller.poll():
+            if fd == master:
+                try:
+                    data = os.read(master, 65536)
+                except OSError as e:
+                    if e.errno == errno.EIO:  # every slave fd is closed: the container is gone
+                        return
+                    raise
+                if not data:
+                    return
+                _write_all(1, data)
+            else:
+                data = os.read(0, 65536) if events & (select.POLLIN | select.POLLHUP) else b""
+                if data:
+                    _write_all(master, data)
+                else:
+                    # Our stdin ended: send the terminal's end-of-file character (^D),
+                    # as a person at the keyboard would, and stop reading it.
+                    poller.unregister(0)
+                    _write_all(master, b"\x04")
+
+
+def _write_all(fd, data):
+    while data:
+        try:
+            written = os.write(fd, data)
+        except BrokenPipeError:
+            return
+        data = data[written:]
+
+
+def _copy_window_size(master):
+    size = tty.get_size(0) or tty.get_size(1)
+    if master is not None and size:
+        tty.set_size(master, *size)

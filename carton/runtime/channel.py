@@ -1,0 +1,54 @@
+"""The parent and the container's init talk over a socket pair, in small JSON messages.
+
+A SOCK_SEQPACKET unix socket keeps message boundaries (one send, one
+receive) and can carry file descriptors (SCM_RIGHTS), which is how the
+master side of a terminal made inside the container reaches Carton.
+Both ends are close-on-exec: when the init execs the user's command, its
+end closes, and the parent reads end-of-file, which means "exec succeeded".
+"""
+
+import array
+import json
+import socket
+
+_MAX = 65536
+
+
+class Channel:
+    """One end of the parent/init socket pair."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    @classmethod
+    def pair(cls):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return cls(a), cls(b)
+
+    def send(self, kind, fds=(), **fields):
+        fields["type"] = kind
+        data = json.dumps(fields).encode()
+        if fds:
+            self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                        array.array("i", fds))])
+        else:
+            self.sock.send(data)
+
+    def recv(self):
+        """The next message as a dict (fds received under ``"fds"``), or None at end-of-file."""
+        data, ancdata, _, _ = self.sock.recvmsg(_MAX, socket.CMSG_SPACE(4 * 4))
+        if not data:
+            return None
+        msg = json.loads(data)
+        fds = array.array("i")
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+        msg["fds"] = list(fds)
+        return msg
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        self.sock.close()

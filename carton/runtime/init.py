@@ -1,0 +1,369 @@
+"""The container's init: the process that becomes the container.
+
+This code runs in the child that ``create`` forks inside the new namespaces:
+it is PID 1 of the new PID namespace, alone in a new mount namespace. It
+turns the host's view of the world into the container's, one named step at
+a time (the lists below are the whole story; ``--explain`` reads them out),
+tells the parent it is ready, waits for ``start``, and finally replaces
+itself with the user's command by execve(2).
+
+The order is not arbitrary, and each list says why where it matters:
+
+* mounts become private *before* anything is mounted, or mounts would leak
+  to the host;
+* everything is mounted *before* pivot_root, while host paths (volume
+  sources) are still reachable;
+* the command is looked up *after* pivot_root, because it must be found in
+  the container's filesystem, volumes included, not the host's;
+* the user ID changes *last* but one, because every earlier step needs root;
+* execve comes last, with every fd but stdio closed on exec.
+"""
+
+import os
+import signal
+import stat
+
+from .. import explain
+from ..errors import EXIT_CARTON, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, CartonError
+from ..linux import ids, net, tty, uts
+from ..linux import mount as m
+from ..linux.fs import cloexec_from
+from ..linux.libc import describe
+from ..rootfs import devices, mounts, pivot, protect
+from .steps import Step, StepFailed, run_steps
+
+# Why each kind of kernel filesystem is mounted, for the narration.
+_MOUNT_WHY = {
+    "proc": "ps, top and /proc/self read the new PID namespace from here",
+    "sysfs": "programs read /sys; read-only, so they cannot change the host kernel's settings",
+    "devpts": "a private instance of /dev/pts: terminals made inside are the container's own",
+    "mqueue": "POSIX message queues that belong to the container's own IPC namespace",
+    "cgroup": "the container's own view of its cgroups",
+}
+
+_TMPFS_WHY = {
+    "/dev": "a /dev of our own, so the host's devices stay out of sight",
+    "/dev/shm": "POSIX shared memory (shm_open) private to the container",
+}
+
+_PROPAGATION = {
+    "private": m.MS_PRIVATE, "rprivate": m.MS_PRIVATE | m.MS_REC,
+    "slave": m.MS_SLAVE, "rslave": m.MS_SLAVE | m.MS_REC,
+    "shared": m.MS_SHARED, "rshared": m.MS_SHARED | m.MS_REC,
+    "unbindable": m.MS_UNBINDABLE, "runbindable": m.MS_UNBINDABLE | m.MS_REC,
+}
+
+
+class InitContext:
+    """What the steps share: the spec, the channel to the parent, and what earlier steps made."""
+
+    def __init__(self, spec, channel):
+        self.spec = spec
+        self.channel = channel
+        self.root_fd = None
+        self.exec_path = None
+        self.console = None  # (master, slave) with a terminal
+        self.env = _env_dict(spec.process.env)
+
+
+def setup_steps(spec):
+    """The steps that build the container, before it is reported ready."""
+    linux = spec.linux
+    steps = [
+        Step("start a new session", "the container is cut off from the caller's terminal "
+             "and its job control, and may get a terminal of its own (setsid(2))",
+             _new_session),
+        Step("make all mounts private",
+             "so nothing mounted for the container propagates back to the host",
+             _make_private),
+        Step(f"bind {spec.root_path} onto itself",
+             "pivot_root(2) needs the new root to be a mount point of its own",
+             _bind_root),
+    ]
+    for mnt in spec.mounts:
+        steps.append(_mount_step(mnt))
+    if _has_fresh_dev(spec):
+        steps.append(Step("create device nodes in /dev",
+                          "programs need null, zero, random, tty...; the host's disks stay out",
+                          lambda ctx: devices.make_default_devices(ctx.root_fd)))
+        steps.append(Step("create /dev/fd, /dev/stdin, /dev/ptmx and friends",
+                          "the usual links that shells and libc expect",
+                          lambda ctx: devices.make_default_links(ctx.root_fd)))
+    steps.append(Step(f"pivot_root into {spec.root_path}",
+                      "the rootfs becomes '/', and the host's root is unmounted from view",
+                      _enter_root))
+    if linux.masked_paths:
+        steps.append(Step("mask host kernel files in /proc and /sys",
+                          "files like /proc/kcore and /proc/keys expose the host kernel",
+                          lambda ctx: [protect.mask(p) for p in linux.masked_paths]))
+    if linux.readonly_paths:
+        steps.append(Step("make /proc/sys and friends read-only",
+                          "they are the host kernel's settings, shared by every container",
+                          lambda ctx: [protect.make_readonly(p) for p in linux.readonly_paths]))
+    if spec.root_readonly:
+        steps.append(Step("remount the root read-only", "--read-only / root.readonly: "
+                          "done last, since making mount points wrote to the root",
+                          lambda ctx: pivot.remount_root_readonly()))
+    if spec.hostname is not None and linux.namespace("uts"):
+        steps.append(Step(f"set the hostname to {spec.hostname}",
+                          "this UTS namespace has a hostname of its own",
+                          lambda ctx: uts.sethostname(spec.hostname)))
+    if spec.domainname is not None and linux.namespace("uts"):
+        steps.append(Step(f"set the domain name to {spec.domainname}",
+                          "this UTS namespace has a domain name of its own",
+                          lambda ctx: uts.setdomainname(spec.domainname)))
+    network = linux.namespace("network")
+    if network and not network.path:
+        steps.append(Step("bring up the loopback device",
+                          "a new network namespace starts with only 'lo', and it is down",
+                          lambda ctx: net.link_up("lo")))
+    if linux.sysctl:
+        steps.append(Step("apply sysctl settings", "namespaced kernel settings from the config",
+                          _apply_sysctl))
+    steps.append(Step(f"make the working directory {spec.process.cwd}",
+                      "docker creates a missing working directory, as root, before the switch",
+                      _make_cwd))
+    steps.append(Step(f"find {spec.process.args[0]} in the container",
+                      "found in the container's filesystem with its $PATH, so a missing "
+                      "command is reported now, not as a failed execve later",
+                      _find_command))
+    if spec.process.terminal:
+        steps.append(Step("open a terminal in the container's /dev/pts",
+                          "-t: the master side goes to Carton, the slave becomes stdio",
+                          _open_console))
+    return steps
+
+
+def start_steps(spec):
+    """The steps between ``start`` and execve: becoming the user and running the command."""
+    user = spec.process.user
+    steps = []
+    if spec.process.terminal:
+        steps.append(Step("make the terminal our stdio and controlling terminal",
+                          "so the shell gets job control: Ctrl-C, Ctrl-Z, fg, bg",
+                          _attach_console))
+    steps += [
+        Step(f"switch to uid {user.uid}, gid {user.gid}",
+             "groups, then gid, then uid: once we are not root we could change none of them",
+             _switch_user),
+        Step(f"change into {spec.process.cwd}", "the process's working directory",
+             _chdir),
+        Step("close the runtime's file descriptors on exec",
+             "only stdio may reach the container's process; an fd of ours could be a "
+             "door to the host (CVE-2024-21626)",
+             lambda ctx: cloexec_from(3)),
+        Step(f"execve {ctx_args(spec)}",
+             "the init becomes the user's command, as PID 1",
+             _exec),
+    ]
+    return steps
+
+
+def ctx_args(spec):
+    return " ".join(spec.process.args)
+
+
+def main(spec, channel):
+    """The whole life of the init, run in the forked child; never returns."""
+    ctx = InitContext(spec, channel)
+    _reset_signals()
+    try:
+        run_steps(setup_steps(spec), ctx)
+        channel.send("ready", fds=[ctx.console[0]] if ctx.console else ())
+        if ctx.console:
+            os.close(ctx.console[0])
+        if (channel.recv() or {}).get("type") != "start":
+            os._exit(EXIT_CARTON)  # the parent went away or gave up: die quietly
+        run_steps(start_steps(spec), ctx)
+    except StepFailed as failed:
+        code, message = _describe(failed)
+        try:
+            channel.send("error", message=message, code=code)
+        finally:
+            os._exit(code)
+    os._exit(EXIT_CARTON)  # not reached: the last step is execve
+
+
+# -- the steps --------------------------------------------------------------------
+
+
+def _new_session(ctx):
+    explain.call("setsid")
+    os.setsid()
+
+
+def _make_private(ctx):
+    propagation = _PROPAGATION.get(ctx.spec.linux.rootfs_propagation or "rprivate")
+    m.mount(None, "/", None, propagation)
+
+
+def _bind_root(ctx):
+    mounts.bind_root(ctx.spec.root_path)
+    ctx.root_fd = os.open(ctx.spec.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _mount_step(mnt):
+    if mnt.destination in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf"):
+        title = f"bind {mnt.source} to {mnt.destination}"
+        why = "the container's own copy, written by Carton, as docker provides it"
+    elif mnt.type == "bind" or "bind" in mnt.options or "rbind" in mnt.options:
+        title = f"bind {mnt.source} to {mnt.destination}"
+        why = "a volume: a host path shared with the container"
+    elif mnt.type == "tmpfs":
+        title = f"mount tmpfs on {mnt.destination}"
+        why = _TMPFS_WHY.get(mnt.destination, "a memory-backed directory, gone at exit")
+    else:
+        title = f"mount {mnt.type} on {mnt.destination}"
+        why = _MOUNT_WHY.get(mnt.type, "asked for by the config's mounts")
+    return Step(title, why, lambda ctx: mounts.mount_entry(ctx.root_fd, mnt))
+
+
+def _has_fresh_dev(spec):
+    return any(mt.destination.rstrip("/") == "/dev" and mt.type == "tmpfs" for mt in spec.mounts)
+
+
+def _enter_root(ctx):
+    os.close(ctx.root_fd)
+    pivot.enter_root(ctx.spec.root_path)
+    ctx.root_fd = None
+
+
+def _apply_sysctl(ctx):
+    for key, value in ctx.spec.linux.sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        explain.call("write", path, value)
+        with open(path, "w") as f:
+            f.write(value)
+
+
+def _make_cwd(ctx):
+    cwd = ctx.spec.process.cwd
+    if not os.path.isdir(cwd):
+        explain.call("mkdir", cwd, "0755")
+        os.makedirs(cwd, 0o755, exist_ok=True)
+
+
+def _find_command(ctx):
+    name = ctx.spec.process.args[0]
+    if "/" in name:
+        ctx.exec_path = _check_executable(os.path.join(ctx.spec.process.cwd, name), name)
+        return
+    search = ctx.env.get("PATH", "")
+    for directory in search.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            ctx.exec_path = candidate
+            return
+    raise CartonError(f"{name}: executable file not found in the container's $PATH ({search})",
+                      EXIT_NOT_FOUND)
+
+
+def _check_executable(path, name):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CartonError(f"{name}: no such file in the container", EXIT_NOT_FOUND) from None
+    except NotADirectoryError:
+        raise CartonError(f"{name}: no such file in the container (a parent is not a "
+                          "directory)", EXIT_NOT_FOUND) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CartonError(f"{name}: is a directory in the container", EXIT_NOT_EXECUTABLE)
+    if not st.st_mode & 0o111 or not stat.S_ISREG(st.st_mode):
+        raise CartonError(f"{name}: permission denied in the container: not an executable "
+                          "file", EXIT_NOT_EXECUTABLE)
+    return path
+
+
+def _open_console(ctx):
+    master, slave = tty.open_pty()
+    size = ctx.spec.process.console_size
+    if size:
+        tty.set_size(slave, *size)
+    ctx.console = (master, slave)
+
+
+def _attach_console(ctx):
+    slave = ctx.console[1]
+    tty.set_controlling_terminal(slave)
+    for fd in (0, 1, 2):
+        explain.call("dup2", slave, fd)
+        os.dup2(slave, fd)
+    os.close(slave)
+
+
+def _switch_user(ctx):
+    user = ctx.spec.process.user
+    ids.setgroups(user.additional_gids)
+    ids.setresgid(user.gid)
+    ids.setresuid(user.uid)
+    umask = 0o022 if user.umask is None else user.umask
+    explain.call("umask", oct(umask))
+    os.umask(umask)
+
+
+def _chdir(ctx):
+    explain.call("chdir", ctx.spec.process.cwd)
+    os.chdir(ctx.spec.process.cwd)
+
+
+def _exec(ctx):
+    explain.call("execve", ctx.exec_path, ctx.spec.process.args)
+    try:
+        os.execve(ctx.exec_path, ctx.spec.process.args, ctx.env)
+    except (PermissionError, IsADirectoryError) as e:
+        raise CartonError(f"{ctx.spec.process.args[0]}: {e.strerror} (as uid "
+                          f"{os.getuid()})", EXIT_NOT_EXECUTABLE) from None
+    except FileNotFoundError:
+        raise CartonError(f"{ctx.spec.process.args[0]}: no such file in the container, or its "
+                          "interpreter is missing", EXIT_NOT_FOUND) from None
+    except OSError as e:
+        raise CartonError(f"{ctx.spec.process.args[0]}: {e.strerror}",
+                          EXIT_NOT_EXECUTABLE) from None
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _reset_signals():
+    """Give the init default signal handling, as a freshly exec'd program has.
+
+    Python ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored
+    across execve(2): left alone, ``yes | head`` in the container would never
+    end. Our handlers (for forwarding) would be reset by exec anyway, but they
+    must not run in the init while it sets up.
+    """
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass  # 32 and 33 belong to glibc's threads
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _env_dict(env):
+    result = {}
+    for entry in env:
+        key, sep, value = entry.partition("=")
+        if sep:
+            result[key] = value
+    return result
+
+
+def _describe(failed):
+    """Turn a failed step into (exit code, one-line message)."""
+    error = failed.error
+    if isinstance(error, CartonError):
+        return error.exit_code, str(error)
+    if isinstance(error, OSError) and getattr(error, "syscall", None):
+        detail = describe(error)
+    elif isinstance(error, OSError) and error.strerror:
+        detail = error.strerror + (f": {error.filename}" if error.filename else "")
+    else:
+        detail = str(error) or type(error).__name__
+    return EXIT_CARTON, f"{failed.step.title}: {detail}"

@@ -1,0 +1,100 @@
+"""A foreground run: create, start, wait, and remove everything — ``carton run``'s life cycle.
+
+The state directory is made first and removed last, whatever happens in
+between: a run that fails half-way leaves no directory, mount, or process.
+"""
+
+import os
+import time
+
+from .. import explain
+from ..errors import CartonError
+from . import attach
+from .create import create, kill_and_reap, start
+from .state import StateDir, pid_alive
+
+
+def run_foreground(root, container_id, request):
+    """Run ``request.spec`` as container ``container_id``; return the exit code to leave with."""
+    spec = request.spec
+    state = StateDir(root, container_id)
+    explain.step(f"record the container in {state.path}",
+                 "record before create: whatever the container owns on the host can "
+                 "always be found and removed")
+    try:
+        state.create()
+    except PermissionError:
+        raise CartonError(f"cannot create the state directory {state.path}: permission "
+                          "denied") from None
+    name_link = None
+    container = None
+    reaped = False
+    try:
+        if request.name:
+            name_link = _claim_name(root, request.name, container_id)
+        record = {"ociVersion": spec.oci_version, "id": container_id, "status": "creating",
+                  "pid": 0, "bundle": spec.root_path, "name": request.name,
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        state.save(record)
+        for name, text in request.files.items():
+            state.write_file(name, text)
+        for mnt in spec.mounts:
+            if mnt.type == "bind" and mnt.source in request.files:
+                mnt.source = state.file(mnt.source)
+        if not request.interactive:
+            _stdin_from_devnull()
+
+        container = create(container_id, spec)
+        state.save(dict(record, status="created", pid=container.pid))
+        restore_signals = attach.forward_signals(container.pid, container.console)
+        try:
+            start(container)
+            state.save(dict(record, status="running", pid=container.pid))
+            if container.console is not None:
+                attach.relay_terminal(container.console, request.interactive)
+            code = attach.wait(container.pid)
+            reaped = True
+            return code
+        finally:
+            restore_signals()
+    finally:
+        if container is not None:
+            if container.console is not None:
+                os.close(container.console)
+            if not reaped:
+                kill_and_reap(container.pid)
+        if name_link:
+            os.unlink(name_link)
+        state.remove()
+
+
+def _claim_name(root, name, container_id):
+    """Reserve ``name`` with a symlink ``<root>/.names/<name> -> <id>``; symlink(2) is atomic.
+
+    A link whose container's init is gone (after a crash) is stale and taken over.
+    """
+    names = os.path.join(root, ".names")
+    os.makedirs(names, 0o700, exist_ok=True)
+    link = os.path.join(names, name)
+    for _ in range(2):
+        try:
+            os.symlink(container_id, link)
+            return link
+        except FileExistsError:
+            owner = StateDir(root, os.readlink(link))
+            try:
+                pid = owner.load().get("pid") or 0
+            except (OSError, ValueError):
+                pid = 0
+            if os.path.isdir(owner.path) and (pid == 0 or pid_alive(pid)):
+                raise CartonError(f"the container name {name!r} is already in use by container "
+                                  f"{owner.id[:12]}") from None
+            os.unlink(link)
+    raise CartonError(f"cannot claim the container name {name!r}")
+
+
+def _stdin_from_devnull():
+    """Without ``-i`` the container's stdin is /dev/null, as with docker."""
+    fd = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(fd, 0)
+    os.close(fd)
