@@ -48,6 +48,7 @@ def build(target, busybox=None):
             os.path.join(target, "bin", "busybox")):
         raise CartonError(f"{target}: not empty (and not a busybox rootfs to refresh)")
     os.makedirs(target, 0o755, exist_ok=True)
+    os.chmod(target, 0o755)  # the container's "/": every user must be able to enter it
     for path, mode in DIRS.items():
         full = os.path.join(target, path)
         os.makedirs(full, exist_ok=True)

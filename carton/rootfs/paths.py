@@ -34,25 +34,45 @@ def make_dirs_in_root(root_fd, path, mode=0o755):
 
     Each component is created relative to its parent's fd, and each existing
     one is re-opened with RESOLVE_IN_ROOT, so symlinks are followed only as
-    they would be inside the container.
+    they would be inside the container. A symlink to a place that does not
+    exist yet (``/data -> /srv/data``) is followed *inside the root*: the
+    directories are made where the link points within it, never on the host.
     """
-    parts = [p for p in path.split("/") if p and p != "."]
-    fd = os.dup(root_fd)
+    todo = _components(path)
     done = ""
+    fd = os.dup(root_fd)
+    links = 0
     try:
-        for part in parts:
-            done += "/" + part
+        while todo:
+            part = todo.pop(0)
             try:
                 os.mkdir(part, mode, dir_fd=fd)
             except FileExistsError:
                 pass
-            new = open_in_root(root_fd, done, os.O_PATH | os.O_DIRECTORY)
+            try:
+                new = open_in_root(root_fd, f"{done}/{part}", os.O_PATH | os.O_DIRECTORY)
+            except FileNotFoundError:
+                # A dangling symlink: start again from the root, along its target.
+                target = os.readlink(part, dir_fd=fd)
+                links += 1
+                if links > 40:
+                    raise OSError(errno.ELOOP, "too many levels of symbolic links", path) from None
+                todo = _components(target if target.startswith("/") else f"{done}/{target}") + todo
+                done = ""
+                os.close(fd)
+                fd = os.dup(root_fd)
+                continue
             os.close(fd)
             fd = new
+            done += "/" + part
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _components(path):
+    return [p for p in path.split("/") if p and p != "."]
 
 
 def make_file_in_root(root_fd, path, mode=0o644):
