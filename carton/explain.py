@@ -61,9 +61,28 @@ def note(text):
         _write(f"     {text}\n")
 
 
+class Raw(str):
+    """An argument shown as it is (a constant's name, an expression), not as a quoted string."""
+
+
+def steps_so_far():
+    """How many steps have been narrated in this process (sent along to a forked child)."""
+    return _count
+
+
+def continue_from(count):
+    """Number the next step after ``count``: the parent and the init share one sequence."""
+    global _count
+    _count = count
+
+
 def _c(value):
     if value is None:
         return "NULL"
+    if isinstance(value, Raw):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_c(v) for v in value) + "]"
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
     if isinstance(value, str):

@@ -54,7 +54,7 @@ def main(argv, root):
         sys.stdout.write(usage(SYNOPSIS, DESCRIPTION, OPTIONS))
         return 0
     if len(rest) < 2:
-        raise CartonError(f"\"carton run\" requires a ROOTFS and a COMMAND\nUsage: {SYNOPSIS}")
+        raise CartonError("carton run requires a ROOTFS and a COMMAND (see carton run --help)")
     if os.geteuid() != 0:
         raise CartonError("carton run needs root: running without root needs rootless "
                           "containers (user namespaces), which Carton does not support yet")

@@ -47,6 +47,6 @@ def cloexec_from(first_fd):
     (stdio, and those the user asked to pass); an fd of the runtime's left open
     could be a door back to the host (CVE-2024-21626 is that class).
     """
-    explain.call("close_range", first_fd, "~0U", "CLOSE_RANGE_CLOEXEC")
+    explain.call("close_range", first_fd, explain.Raw("~0U"), explain.Raw("CLOSE_RANGE_CLOEXEC"))
     check(syscall(SYS_close_range, first_fd, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC),
           "close_range")

@@ -12,7 +12,7 @@ from .. import explain
 
 def setgroups(gids):
     """Set the supplementary group list. setgroups(2)."""
-    explain.call("setgroups", len(gids), "[" + ", ".join(map(str, gids)) + "]")
+    explain.call("setgroups", len(gids), list(gids))
     os.setgroups(gids)
 
 

@@ -25,5 +25,6 @@ def link_up(name):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         req = fcntl.ioctl(s, SIOCGIFFLAGS, struct.pack(_IFREQ, name.encode(), 0))
         flags = struct.unpack(_IFREQ, req)[1]
-        explain.call("ioctl", "socket(AF_INET)", "SIOCSIFFLAGS", f"{{{name}, IFF_UP}}")
+        explain.call("ioctl", explain.Raw("socket(AF_INET)"), explain.Raw("SIOCSIFFLAGS"),
+                     explain.Raw(f'{{"{name}", IFF_UP}}'))
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack(_IFREQ, name.encode(), flags | IFF_UP))

@@ -17,6 +17,6 @@ def set_child_subreaper():
     makes the namespace and forks the init, then exits). As a subreaper,
     ``carton`` inherits the init when that helper exits, and can wait for it.
     """
-    explain.call("prctl", "PR_SET_CHILD_SUBREAPER", 1)
+    explain.call("prctl", explain.Raw("PR_SET_CHILD_SUBREAPER"), 1)
     check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
 

@@ -28,11 +28,11 @@ def open_pty(ptmx="/dev/ptmx"):
     TIOCGPTPEER opens the slave through the master itself, not by a path that
     someone could swap.
     """
-    explain.call("open", ptmx, "O_RDWR|O_NOCTTY|O_CLOEXEC")
+    explain.call("open", ptmx, explain.Raw("O_RDWR|O_NOCTTY|O_CLOEXEC"))
     master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    explain.call("ioctl", master, "TIOCSPTLCK", 0)
+    explain.call("ioctl", master, explain.Raw("TIOCSPTLCK"), 0)
     fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
-    explain.call("ioctl", master, "TIOCGPTPEER", "O_RDWR|O_NOCTTY")
+    explain.call("ioctl", master, explain.Raw("TIOCGPTPEER"), explain.Raw("O_RDWR|O_NOCTTY"))
     slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     return master, slave
 
@@ -43,7 +43,7 @@ def set_controlling_terminal(fd):
     Why: job control (Ctrl-C, Ctrl-Z, ``fg``) works only for processes whose
     session has a controlling terminal; the caller must be a session leader.
     """
-    explain.call("ioctl", fd, "TIOCSCTTY", 0)
+    explain.call("ioctl", fd, explain.Raw("TIOCSCTTY"), 0)
     fcntl.ioctl(fd, TIOCSCTTY, 0)
 
 

@@ -32,7 +32,8 @@ def make_default_devices(root_fd):
         old_umask = os.umask(0)  # so the nodes really get mode 0666
         try:
             for name, (major, minor) in DEFAULT_DEVICES.items():
-                explain.call("mknod", f"/dev/{name}", "S_IFCHR|0666", f"makedev({major}, {minor})")
+                explain.call("mknod", f"/dev/{name}", explain.Raw("S_IFCHR|0666"),
+                             explain.Raw(f"makedev({major}, {minor})"))
                 _replace(name, dev)
                 os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev)
         finally:

@@ -84,6 +84,8 @@ def _read_entries(root_fd, path, fields):
         fd = open_in_root(root_fd, path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    except OSError as e:
+        raise CartonError(f"cannot read the container's {path}: {e.strerror}") from None
     with os.fdopen(fd, encoding="utf-8", errors="replace") as f:
         entries = []
         for line in f:

@@ -83,6 +83,7 @@ def create(container_id, spec):
         parent_end.close()
         raise
     msg = outcome
+    explain.continue_from(msg.get("steps", 0))  # one numbering across the three processes
     console = msg["fds"][0] if msg["fds"] else None
     return Container(container_id, spec, init_pid, parent_end, console)
 
@@ -94,7 +95,7 @@ def start(container):
     execve succeeded. An error message means it did not, and the init exits.
     """
     explain.step("start the container", "tell the init to exec the command")
-    container.channel.send("start")
+    container.channel.send("start", steps=explain.steps_so_far())
     msg = container.channel.recv()
     container.channel.close()
     if msg is not None:

@@ -169,11 +169,14 @@ def main(spec, channel):
     _reset_signals()
     try:
         run_steps(setup_steps(spec), ctx)
-        channel.send("ready", fds=[ctx.console[0]] if ctx.console else ())
+        channel.send("ready", fds=[ctx.console[0]] if ctx.console else (),
+                     steps=explain.steps_so_far())
         if ctx.console:
             os.close(ctx.console[0])
-        if (channel.recv() or {}).get("type") != "start":
+        msg = channel.recv() or {}
+        if msg.get("type") != "start":
             os._exit(EXIT_CARTON)  # the parent went away or gave up: die quietly
+        explain.continue_from(msg.get("steps", 0))
         run_steps(start_steps(spec), ctx)
     except StepFailed as failed:
         code, message = _describe(failed)
@@ -239,7 +242,7 @@ def _apply_sysctl(ctx):
 def _make_cwd(ctx):
     cwd = ctx.spec.process.cwd
     if not os.path.isdir(cwd):
-        explain.call("mkdir", cwd, "0755")
+        explain.call("mkdir", cwd, explain.Raw("0755"))
         os.makedirs(cwd, 0o755, exist_ok=True)
 
 
@@ -301,7 +304,7 @@ def _switch_user(ctx):
     ids.setresgid(user.gid)
     ids.setresuid(user.uid)
     umask = 0o022 if user.umask is None else user.umask
-    explain.call("umask", oct(umask))
+    explain.call("umask", explain.Raw(f"0{umask:03o}"))
     os.umask(umask)
 
 

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import CARTON
 
 
@@ -49,14 +48,16 @@ def test_own_namespaces(carton, rootfs):
 
 
 def test_network_has_only_loopback_and_it_is_up(carton, rootfs):
-    r = sh(carton, rootfs, "ls /sys/class/net; ip -o link show lo; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok")
+    r = sh(carton, rootfs, "ls /sys/class/net; ip -o link show lo;"
+                           " ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[0] == "lo" and "UP" in r.stdout and "ping-ok" in r.stdout
 
 
 def test_dev(carton, rootfs):
     r = sh(carton, rootfs, "ls /dev; for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done;"
-                           " stat -c '%t,%T %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty;"
+                           " stat -c '%t,%T %a' /dev/null /dev/zero /dev/full /dev/random"
+                           " /dev/urandom /dev/tty;"
                            " grep -E ' /dev(/pts|/shm|/mqueue)? ' /proc/mounts; echo x > /dev/null")
     assert r.returncode == 0, r.stderr
     names = set(r.stdout.split("\n\n")[0].split())
@@ -168,7 +169,8 @@ def test_user(carton, rootfs, user, expected):
 
 
 def test_user_cannot_do_root_things(carton, rootfs):
-    r = carton("run", "-u", "user", rootfs, "/bin/sh", "-c", "touch /etc/x || echo denied; grep Cap /proc/self/status")
+    r = carton("run", "-u", "user", rootfs, "/bin/sh", "-c",
+               "touch /etc/x || echo denied; grep Cap /proc/self/status")
     assert "denied" in r.stdout
     assert "CapEff:\t0000000000000000" in r.stdout
 
