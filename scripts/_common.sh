@@ -24,5 +24,7 @@ make_venv() {
   # A virtual environment in .venv with Carton installed (editable) and the extras asked for.
   local extras=${1:-}
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
+  # compat mode: a plain path in a .pth file, not an import hook that costs ~14 ms per start
+  .venv/bin/pip install -q --disable-pip-version-check --config-settings editable_mode=compat \
+    -e ".${extras}"
 }
