@@ -125,7 +125,8 @@ def build_request(values, rest, container_id):
 
     process = Process(args, env, cwd,
                       User(user.uid, user.gid, user.additional_gids),
-                      terminal=bool(values["tty"]))
+                      terminal=bool(values["tty"]),
+                      console_size=_caller_terminal_size() if values["tty"] else None)
     linux = Linux(defaults.namespaces(), defaults.MASKED_PATHS, defaults.READONLY_PATHS)
     spec = Spec(process, rootfs, root_readonly=bool(values["read_only"]), hostname=hostname,
                 mounts=mounts, linux=linux)
@@ -176,6 +177,13 @@ def _is_dir_in_root(root_fd, path):
         return True
     except OSError:
         return False
+
+
+def _caller_terminal_size():
+    """The caller's window size, so the container's terminal starts with it (not 0x0)."""
+    from ..linux import tty
+
+    return tty.get_size(0) or tty.get_size(1)
 
 
 def _read_host_resolv_conf():

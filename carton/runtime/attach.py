@@ -41,6 +41,10 @@ def forward_signals(pid, console=None):
     for sig in FORWARDED:
         handler = resize if (sig == signal.SIGWINCH and console is not None) else forward
         previous[sig] = signal.signal(sig, handler)
+    if console is not None:
+        # The size now, before start: the command may ask for it at once (a new pty is
+        # 0x0), and from here on the handler above follows every change.
+        _copy_window_size(console)
 
     def restore():
         for sig, handler in previous.items():
@@ -68,7 +72,9 @@ def relay_terminal(master, interactive):
         import tty as tty_modes
 
         saved = termios.tcgetattr(0)
-        tty_modes.setraw(0)
+        # TCSADRAIN, not setraw's default TCSAFLUSH, which would throw away what the
+        # user typed before the container was ready.
+        tty_modes.setraw(0, termios.TCSADRAIN)
     _copy_window_size(master)
     try:
         _pump(master, interactive)

@@ -5,6 +5,7 @@ between: a run that fails half-way leaves no directory, mount, or process.
 """
 
 import os
+import signal
 import time
 
 from .. import explain
@@ -44,9 +45,16 @@ def run_foreground(root, container_id, request):
         if not request.interactive:
             _stdin_from_devnull()
 
-        container = create(container_id, spec)
-        state.save(dict(record, status="created", pid=container.pid))
-        restore_signals = attach.forward_signals(container.pid, container.console)
+        # Signals meant for the container that arrive while it is being made wait
+        # (blocked) until the handlers that forward them are in place; otherwise a
+        # SIGTERM now would kill carton half-way and leave the container behind.
+        signal.pthread_sigmask(signal.SIG_BLOCK, attach.FORWARDED)
+        try:
+            container = create(container_id, spec)
+            state.save(dict(record, status="created", pid=container.pid))
+            restore_signals = attach.forward_signals(container.pid, container.console)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, attach.FORWARDED)
         try:
             start(container)
             state.save(dict(record, status="running", pid=container.pid))
