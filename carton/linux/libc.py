@@ -4,7 +4,8 @@ Every wrapper in ``carton.linux`` calls the kernel through the ``libc`` handle
 below (ctypes, ``use_errno=True``) and, when the call fails, raises
 an ``OSError`` that also names the syscall, the path it
 was about and, where we know one, a hint. So instead of ``[Errno 1]`` a user
-reads ``mount /proc: Operation not permitted (is carton running as root?)``.
+reads ``mount: Operation not permitted (making namespaces needs root, ...)``, and the
+step that failed names what it was doing (``mount proc on /proc``).
 """
 
 import ctypes

@@ -37,11 +37,7 @@ MNT_DETACH = 2
 # Order matters for narration only: combined names first would hide parts.
 FLAG_NAMES = [(v, k) for k, v in list(globals().items()) if k.startswith("MS_")]
 
-# The bits that change how an existing mount propagates events. The kernel wants
-# them in a mount(2) call of their own, without other flags but MS_REC.
-PROPAGATION = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE
-
-SYS_pivot_root = 155  # x86_64, <asm/unistd_64.h>
+SYS_pivot_root = 155  # x86_64, <asm/unistd_64.h> (Carton supports x86_64 only for now)
 
 
 def mount(source, target, fstype, flags=0, data=None):

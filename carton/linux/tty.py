@@ -32,7 +32,8 @@ def open_pty(ptmx="/dev/ptmx"):
     master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     explain.call("ioctl", master, explain.Raw("TIOCSPTLCK"), 0)
     fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
-    explain.call("ioctl", master, explain.Raw("TIOCGPTPEER"), explain.Raw("O_RDWR|O_NOCTTY"))
+    explain.call("ioctl", master, explain.Raw("TIOCGPTPEER"),
+                 explain.Raw("O_RDWR|O_NOCTTY|O_CLOEXEC"))
     slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     return master, slave
 

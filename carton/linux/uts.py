@@ -3,8 +3,6 @@
 from .. import explain
 from .libc import check, libc
 
-HOST_NAME_MAX = 64  # <limits.h>; the kernel refuses longer names with EINVAL
-
 
 def sethostname(name):
     """Set the hostname of this UTS namespace. sethostname(2).

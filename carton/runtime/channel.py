@@ -36,7 +36,9 @@ class Channel:
 
     def recv(self):
         """The next message as a dict (fds received under ``"fds"``), or None at end-of-file."""
-        data, ancdata, _, _ = self.sock.recvmsg(_MAX, socket.CMSG_SPACE(4 * 4))
+        # MSG_CMSG_CLOEXEC: a received fd must not leak into anything we exec later.
+        data, ancdata, _, _ = self.sock.recvmsg(_MAX, socket.CMSG_SPACE(4 * 4),
+                                                socket.MSG_CMSG_CLOEXEC)
         if not data:
             return None
         msg = json.loads(data)

@@ -15,7 +15,7 @@ The order is not arbitrary, and each list says why where it matters:
   sources) are still reachable;
 * the command is looked up *after* pivot_root, because it must be found in
   the container's filesystem, volumes included, not the host's;
-* the user ID changes *last* but one, because every earlier step needs root;
+* the user ID changes after every step that needs root, just before execve;
 * execve comes last, with every fd but stdio closed on exec.
 """
 
@@ -30,6 +30,7 @@ from ..linux import mount as m
 from ..linux.fs import cloexec_from
 from ..linux.libc import describe
 from ..rootfs import devices, mounts, pivot, protect
+from ..rootfs import options as mount_options
 from .steps import Step, StepFailed, run_steps
 
 # Why each kind of kernel filesystem is mounted, for the narration.
@@ -46,12 +47,6 @@ _TMPFS_WHY = {
     "/dev/shm": "POSIX shared memory (shm_open) private to the container",
 }
 
-_PROPAGATION = {
-    "private": m.MS_PRIVATE, "rprivate": m.MS_PRIVATE | m.MS_REC,
-    "slave": m.MS_SLAVE, "rslave": m.MS_SLAVE | m.MS_REC,
-    "shared": m.MS_SHARED, "rshared": m.MS_SHARED | m.MS_REC,
-    "unbindable": m.MS_UNBINDABLE, "runbindable": m.MS_UNBINDABLE | m.MS_REC,
-}
 
 
 class InitContext:
@@ -92,6 +87,10 @@ def setup_steps(spec):
     steps.append(Step(f"pivot_root into {spec.root_path}",
                       "the rootfs becomes '/', and the host's root is unmounted from view",
                       _enter_root))
+    if linux.sysctl:
+        # Before the read-only paths below: /proc/sys is one of them.
+        steps.append(Step("apply sysctl settings", "namespaced kernel settings from the config",
+                          _apply_sysctl))
     if linux.masked_paths:
         steps.append(Step("mask host kernel files in /proc and /sys",
                           "files like /proc/kcore and /proc/keys expose the host kernel",
@@ -100,10 +99,6 @@ def setup_steps(spec):
         steps.append(Step("make /proc/sys and friends read-only",
                           "they are the host kernel's settings, shared by every container",
                           lambda ctx: [protect.make_readonly(p) for p in linux.readonly_paths]))
-    if spec.root_readonly:
-        steps.append(Step("remount the root read-only", "--read-only / root.readonly: "
-                          "done last, since making mount points wrote to the root",
-                          lambda ctx: pivot.remount_root_readonly()))
     if spec.hostname is not None and linux.namespace("uts"):
         steps.append(Step(f"set the hostname to {spec.hostname}",
                           "this UTS namespace has a hostname of its own",
@@ -117,12 +112,13 @@ def setup_steps(spec):
         steps.append(Step("bring up the loopback device",
                           "a new network namespace starts with only 'lo', and it is down",
                           lambda ctx: net.link_up("lo")))
-    if linux.sysctl:
-        steps.append(Step("apply sysctl settings", "namespaced kernel settings from the config",
-                          _apply_sysctl))
     steps.append(Step(f"make the working directory {spec.process.cwd}",
                       "docker creates a missing working directory, as root, before the switch",
                       _make_cwd))
+    if spec.root_readonly:
+        steps.append(Step("remount the root read-only", "--read-only / root.readonly: "
+                          "after every step that writes to the root (mount points, workdir)",
+                          lambda ctx: pivot.remount_root_readonly()))
     steps.append(Step(f"find {spec.process.args[0]} in the container",
                       "found in the container's filesystem with its $PATH, so a missing "
                       "command is reported now, not as a failed execve later",
@@ -180,10 +176,10 @@ def main(spec, channel):
         run_steps(start_steps(spec), ctx)
     except StepFailed as failed:
         code, message = _describe(failed)
-        try:
-            channel.send("error", message=message, code=code)
-        finally:
-            os._exit(code)
+        _report_and_exit(channel, code, message)
+    except BaseException as e:  # a bug of ours: still say something, and never return
+        _report_and_exit(channel, EXIT_CARTON, f"internal error in the container's init: "
+                                               f"{type(e).__name__}: {e}")
     os._exit(EXIT_CARTON)  # not reached: the last step is execve
 
 
@@ -196,7 +192,7 @@ def _new_session(ctx):
 
 
 def _make_private(ctx):
-    propagation = _PROPAGATION.get(ctx.spec.linux.rootfs_propagation or "rprivate")
+    propagation = mount_options.PROPAGATION[ctx.spec.linux.rootfs_propagation or "rprivate"]
     m.mount(None, "/", None, propagation)
 
 
@@ -253,7 +249,8 @@ def _find_command(ctx):
         return
     search = ctx.env.get("PATH", "")
     for directory in search.split(":"):
-        candidate = os.path.join(directory or ".", name)
+        # An empty or relative entry is relative to the working directory, as for execvp(3).
+        candidate = os.path.join(ctx.spec.process.cwd, directory, name)
         try:
             st = os.stat(candidate)
         except OSError:
@@ -356,6 +353,13 @@ def _env_dict(env):
         if sep:
             result[key] = value
     return result
+
+
+def _report_and_exit(channel, code, message):
+    try:
+        channel.send("error", message=message, code=code)
+    finally:
+        os._exit(code)
 
 
 def _describe(failed):

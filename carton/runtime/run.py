@@ -12,7 +12,7 @@ from .. import explain
 from ..errors import CartonError
 from . import attach
 from .create import create, kill_and_reap, start
-from .state import StateDir, pid_alive
+from .state import StateDir, pid_alive, process_start_time
 
 
 def run_foreground(root, container_id, request):
@@ -31,12 +31,13 @@ def run_foreground(root, container_id, request):
     container = None
     reaped = False
     try:
-        if request.name:
-            name_link = _claim_name(root, request.name, container_id)
         record = {"ociVersion": spec.oci_version, "id": container_id, "status": "creating",
                   "pid": 0, "bundle": spec.root_path, "name": request.name,
-                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        state.save(record)
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "carton_pid": os.getpid(), "carton_start": process_start_time(os.getpid())}
+        state.save(record)  # first, so that a rival claiming the same name sees us alive
+        if request.name:
+            name_link = _claim_name(root, request.name, container_id)
         for name, text in request.files.items():
             state.write_file(name, text)
         for mnt in spec.mounts:
@@ -51,13 +52,14 @@ def run_foreground(root, container_id, request):
         signal.pthread_sigmask(signal.SIG_BLOCK, attach.FORWARDED)
         try:
             container = create(container_id, spec)
-            state.save(dict(record, status="created", pid=container.pid))
+            record.update(pid=container.pid, start_time=process_start_time(container.pid))
+            state.save(dict(record, status="created"))
             restore_signals = attach.forward_signals(container.pid, container.console)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, attach.FORWARDED)
         try:
             start(container)
-            state.save(dict(record, status="running", pid=container.pid))
+            state.save(dict(record, status="running"))
             if container.console is not None:
                 attach.relay_terminal(container.console, request.interactive)
             code = attach.wait(container.pid)
@@ -91,10 +93,15 @@ def _claim_name(root, name, container_id):
         except FileExistsError:
             owner = StateDir(root, os.readlink(link))
             try:
-                pid = owner.load().get("pid") or 0
+                recorded = owner.load()
             except (OSError, ValueError):
-                pid = 0
-            if os.path.isdir(owner.path) and (pid == 0 or pid_alive(pid)):
+                recorded = None
+            # In use while its state is there and either still being created by a live
+            # carton, or its init (the very process, not a reused PID) is alive.
+            if recorded is not None and (
+                    pid_alive(recorded.get("pid"), recorded.get("start_time"))
+                    or (recorded.get("status") == "creating"
+                        and pid_alive(recorded.get("carton_pid"), recorded.get("carton_start")))):
                 raise CartonError(f"the container name {name!r} is already in use by container "
                                   f"{owner.id[:12]}") from None
             os.unlink(link)

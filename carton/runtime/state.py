@@ -74,11 +74,27 @@ def list_states(root):
     return result
 
 
-def pid_alive(pid):
+def process_start_time(pid):
+    """The start time of ``pid`` (clock ticks since boot, /proc/PID/stat field 22), or None.
+
+    A PID alone does not name a process for long: once it exits, the kernel may
+    give the number to another one. A (PID, start time) pair does, so state
+    records both, and a container whose pair no longer matches is gone.
+    A zombie counts as gone too: it has exited, it just was not reaped yet.
+    """
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def pid_alive(pid, start_time=None):
+    """True if ``pid`` runs and, when ``start_time`` is given, is the process that had it."""
+    if not pid:
         return False
-    except PermissionError:
-        return True
-    return True
+    current = process_start_time(pid)
+    return current is not None and (start_time is None or current == start_time)

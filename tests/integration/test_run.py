@@ -290,3 +290,26 @@ def test_signal_dispositions_are_default(carton, rootfs):
     assert r.stdout.split() == ["SigIgn:", "0000000000000000"]
     r = carton("run", rootfs, "sh", "-c", "yes | head -1")
     assert (r.returncode, r.stdout) == (0, "y\n")
+
+
+def test_read_only_with_a_new_workdir(carton, scratch_rootfs):
+    r = carton("run", "--read-only", "-w", "/made/here", scratch_rootfs, "pwd")
+    assert (r.returncode, r.stdout) == (0, "/made/here\n"), r.stderr
+
+
+def test_stale_name_is_taken_over(carton, rootfs, state_root):
+    """A name left by a carton that died (its container gone) is free again."""
+    import json
+
+    dead = "f" * 64
+    os.makedirs(os.path.join(state_root, dead))
+    with open(os.path.join(state_root, dead, "state.json"), "w") as f:
+        json.dump({"id": dead, "status": "running", "pid": 999999999, "start_time": 1}, f)
+    os.makedirs(os.path.join(state_root, ".names"), exist_ok=True)
+    os.symlink(dead, os.path.join(state_root, ".names", "carton-test-stale"))
+    try:
+        r = carton("run", "--name", "carton-test-stale", rootfs, "true")
+        assert r.returncode == 0, r.stderr
+    finally:
+        os.unlink(os.path.join(state_root, dead, "state.json"))
+        os.rmdir(os.path.join(state_root, dead))
