@@ -118,14 +118,34 @@ def leaks(before, after):
     return found
 
 
+def _become_subreaper():
+    """Containers made by `carton create` outlive that command; their inits come to us, not to
+    PID 1 (which on some machines never reaps), and `reap_orphans` collects them."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def reap_orphans():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks(state_root):
     """Fail the session if anything the tests made is still on the machine at the end."""
     if os.geteuid() != 0:
         yield
         return
+    _become_subreaper()
     before = snapshot()
     yield
+    reap_orphans()
     after = snapshot()
     problems = leaks(before, after)
     left = leftover_state(state_root)
@@ -155,6 +175,7 @@ def no_state_left(request):
     if os.geteuid() != 0 or "state_root" not in request.fixturenames:
         return
     root = request.getfixturevalue("state_root")
+    reap_orphans()
     assert not leftover_state(root), f"container state left behind: {leftover_state(root)}"
     assert not descendants(os.getpid()), "a process started by the test is still running"
 

@@ -1,5 +1,10 @@
 """``carton``: global flags, then dispatch to a verb.
 
+Two families of verbs share one command: the friendly ``run`` (docker's
+options, a root filesystem and a command) and ``rootfs``, and the
+runc-compatible verbs engines call (``create``, ``start``, ``state``,
+``kill``, ``delete``, ``exec`` ...; see ``oci.py``). ``carton run`` is
+runc's ``run ID`` when given runc's flags or a single id, docker's otherwise.
 ``carton ROOTFS COMMAND...`` (a first argument containing ``/``) is the
 original short form of ``carton run ROOTFS COMMAND...``.
 """
@@ -13,27 +18,46 @@ from .args import Option, UsageError, parse, usage
 
 GLOBAL_OPTIONS = [
     Option("--root", "directory for container state (default /run/carton)", value=True),
+    Option("--log", "also write errors and warnings to FILE", value=True, metavar="FILE"),
+    Option("--log-format", "text or json (runc's JSON lines, as containerd reads them)",
+           value=True, metavar="FORMAT"),
     Option("--debug", "show tracebacks for internal errors"),
+    Option("--systemd-cgroup", "use systemd to manage cgroups (not supported yet)"),
+    Option("--rootless", "true, false or auto: run without root (not supported yet)",
+           value=True, metavar="MODE"),
+    Option("--criu", "accepted for compatibility (checkpointing is not supported)", value=True),
     Option("-v,--version", "print the version"),
     Option("-h,--help", "show this help"),
 ]
 
-VERBS = {
-    "run": ("carton.cli.run", "run a command in a new container"),
+FRIENDLY = {
+    "run": ("carton.cli.run", "run a command in a new container (docker's options)"),
     "rootfs": ("carton.cli.rootfs", "build a root filesystem (carton rootfs busybox DIR)"),
 }
+OCI_HELP = ("create start state kill delete run exec ps list pause resume events update "
+            "spec features")
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     debug = False
+    runc_style = False
     try:
         values, rest = parse(argv, GLOBAL_OPTIONS)
         debug = values["debug"]
+        if values["log"]:
+            from .. import log
+
+            log.configure(values["log"], values["log_format"])
+        if values["log_format"] not in (None, "text", "json"):
+            raise UsageError(f"invalid --log-format {values['log_format']!r}: use text or json", 1)
+        runc_style = _is_runc_verb(rest)
         return _dispatch(values, rest)
     except CartonError as e:
+        # runc's verbs fail with 1; the friendly ones with docker's codes.
+        code = 1 if runc_style and e.exit_code == EXIT_CARTON else e.exit_code
         _error(str(e))
-        return e.exit_code
+        return code
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # an internal error: one line, unless --debug
@@ -43,33 +67,57 @@ def main(argv=None):
             traceback.print_exc()
         _error(f"internal error: {type(e).__name__}: {e}" + ("" if debug else
                                                              " (--debug for details)"))
-        return EXIT_CARTON
+        return 1 if runc_style else EXIT_CARTON
+
+
+def _is_runc_verb(rest):
+    if not rest:
+        return False
+    if rest[0] == "run":
+        from .oci import is_oci_run
+
+        return is_oci_run(rest[1:])
+    from .oci import VERBS
+
+    return rest[0] in VERBS
 
 
 def _dispatch(values, rest):
     if values["version"]:
-        print(f"carton version {__version__}")
+        from ..spec.model import OCI_VERSION
+
+        print(f"carton version {__version__}\nspec: {OCI_VERSION}")
         return 0
     if values["help"] or not rest:
         lines = [usage("carton [GLOBAL OPTIONS] VERB [ARGS...]\n       carton ROOTFS COMMAND [ARG...]",
                        "Carton: a Linux container runtime you can read.", GLOBAL_OPTIONS),
                  "Verbs:"]
-        lines += [f"  {verb:<28} {text}" for verb, (_, text) in VERBS.items()]
+        lines += [f"  {verb:<28} {text}" for verb, (_, text) in FRIENDLY.items()]
+        lines.append(f"  runc-compatible: {OCI_HELP}")
         sys.stdout.write("\n".join(lines) + "\n")
         return 0 if values["help"] else EXIT_CARTON
+    if values["systemd_cgroup"]:
+        raise CartonError("--systemd-cgroup is not supported yet: use the cgroupfs driver", 1)
+    if values["rootless"] not in (None, "false", "auto"):
+        raise CartonError("--rootless: rootless containers are not supported yet", 1)
     from ..runtime.state import DEFAULT_ROOT
 
     root = os.path.abspath(values["root"] or DEFAULT_ROOT)
     verb, args = rest[0], rest[1:]
-    if verb not in VERBS and "/" in verb:
+    if verb not in FRIENDLY and "/" in verb:
         verb, args = "run", rest  # the short form: carton ROOTFS COMMAND
-    if verb not in VERBS:
+    if _is_runc_verb([verb, *args]):
+        from . import oci
+
+        return oci.run(args, root) if verb == "run" else oci.VERBS[verb](args, root)
+    if verb not in FRIENDLY:
         raise UsageError(f"unknown command {verb!r} (see carton --help)")
     import importlib
 
-    return importlib.import_module(VERBS[verb][0]).main(args, root)
+    return importlib.import_module(FRIENDLY[verb][0]).main(args, root)
 
 
 def _error(message):
-    sys.stderr.write(f"carton: {message}\n")
-    sys.stderr.flush()
+    from .. import log
+
+    log.error(message)  # stderr, and the --log file if there is one

@@ -61,11 +61,13 @@ def main(argv, root):
     if values["explain"]:
         explain.enable(2)
 
-    from ..runtime import run as runtime_run
+    from ..runtime.create import CreateOptions
+    from ..runtime.run import run_foreground
 
     container_id = os.urandom(32).hex()
     request = build_request(values, rest, container_id)
-    return runtime_run.run_foreground(root, container_id, request)
+    opts = CreateOptions(bundle=request.spec.root_path, name=request.name, files=request.files)
+    return run_foreground(root, container_id, request.spec, opts, request.interactive)
 
 
 class RunRequest:
@@ -127,7 +129,8 @@ def build_request(values, rest, container_id):
                       User(user.uid, user.gid, user.additional_gids),
                       terminal=bool(values["tty"]),
                       console_size=_caller_terminal_size() if values["tty"] else None)
-    linux = Linux(defaults.namespaces(), defaults.MASKED_PATHS, defaults.READONLY_PATHS)
+    linux = Linux(defaults.namespaces(), defaults.MASKED_PATHS, defaults.READONLY_PATHS,
+                  cgroups_path=f"/carton-{container_id}")
     spec = Spec(process, rootfs, root_readonly=bool(values["read_only"]), hostname=hostname,
                 mounts=mounts, linux=linux)
     return RunRequest(spec, name, bool(values["interactive"]), files)

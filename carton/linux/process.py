@@ -3,6 +3,8 @@
 Constants from <linux/prctl.h>.
 """
 
+import ctypes
+
 from .. import explain
 from .libc import check, libc
 
@@ -20,3 +22,63 @@ def set_child_subreaper():
     explain.call("prctl", explain.Raw("PR_SET_CHILD_SUBREAPER"), 1)
     check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
 
+
+
+PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
+
+# <asm-generic/resource.h>: the OCI names of rlimits, and their numbers.
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+_INFINITY = 0xFFFFFFFFFFFFFFFF
+
+
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("rlim_cur", ctypes.c_uint64), ("rlim_max", ctypes.c_uint64)]
+
+
+def set_no_new_privileges():
+    """Forbid gaining privileges through execve (setuid bits, file capabilities). prctl(2).
+
+    Why: ``noNewPrivileges``: even a setuid-root program inside the container
+    then runs with the caller's privileges. It is inherited and cannot be undone.
+    """
+    explain.call("prctl", explain.Raw("PR_SET_NO_NEW_PRIVS"), 1)
+    check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def set_dumpable(on):
+    """Mark this process (not) dumpable. prctl(2) PR_SET_DUMPABLE.
+
+    Why: while Carton's own code runs inside a container's namespaces, a
+    process of the container must not be able to ptrace it or open its
+    ``/proc/PID/exe`` (the host's Python) for writing: CVE-2019-5736 is that
+    class. A non-dumpable process's /proc files belong to root and refuse
+    ptrace. execve of the user's program makes it dumpable again.
+    """
+    explain.call("prctl", explain.Raw("PR_SET_DUMPABLE"), int(on))
+    check(libc.prctl(PR_SET_DUMPABLE, int(on), 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
+
+
+def set_rlimit(name, soft, hard):
+    """Set one resource limit of this process. prlimit(2) (setrlimit with 64-bit values).
+
+    Why: ``process.rlimits``, e.g. how many files the container may open.
+    """
+    explain.call("setrlimit", explain.Raw(name), explain.Raw(f"{{soft={soft}, hard={hard}}}"))
+    limit = _Rlimit(min(soft, _INFINITY), min(hard, _INFINITY))
+    check(libc.prlimit(0, RLIMITS[name], ctypes.byref(limit), None), "setrlimit", name)
+
+
+def set_oom_score_adj(value):
+    """How eager the OOM killer is to pick this process: -1000..1000. See proc(5).
+
+    Why: ``process.oomScoreAdj``. Written before the user switch: lowering it needs root.
+    """
+    explain.call("write", "/proc/self/oom_score_adj", str(value))
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write(str(value))

@@ -59,3 +59,28 @@ def _replace(name, dir_fd):
         os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
+
+
+_KIND = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+def make_devices(root_fd, spec_devices):
+    """mknod(2) the config's ``linux.devices``, each with its mode and owner."""
+    from .paths import make_dirs_in_root
+
+    old_umask = os.umask(0)
+    try:
+        for dev in spec_devices:
+            parent, _, name = dev.path.rpartition("/")
+            dir_fd = make_dirs_in_root(root_fd, parent or "/")
+            try:
+                mode = _KIND[dev.type] | (0o666 if dev.file_mode is None else dev.file_mode & 0o7777)
+                explain.call("mknod", dev.path, explain.Raw(f"{mode:#o}"),
+                             explain.Raw(f"makedev({dev.major}, {dev.minor})"))
+                _replace(name, dir_fd)
+                os.mknod(name, mode, os.makedev(dev.major, dev.minor), dir_fd=dir_fd)
+                os.chown(name, dev.uid or 0, dev.gid or 0, dir_fd=dir_fd, follow_symlinks=False)
+            finally:
+                os.close(dir_fd)
+    finally:
+        os.umask(old_umask)

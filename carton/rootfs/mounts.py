@@ -30,6 +30,11 @@ def bind_root(root_path):
 def mount_entry(root_fd, mnt):
     """Mount one spec ``Mount`` inside the root opened as ``root_fd``."""
     opts = mount_options.parse(mnt.options)
+    if mnt.type in ("cgroup", "cgroup2"):
+        from .cgroupfs import mount_cgroup
+
+        mount_cgroup(root_fd, mnt.destination, opts.flags & ~m.MS_REMOUNT)
+        return
     is_bind = opts.is_bind or mnt.type == "bind"
     if is_bind:
         source_is_dir = os.path.isdir(mnt.source)  # the source is a host path

@@ -28,11 +28,9 @@ class Channel:
     def send(self, kind, fds=(), **fields):
         fields["type"] = kind
         data = json.dumps(fields).encode()
-        if fds:
-            self.sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                        array.array("i", fds))])
-        else:
-            self.sock.send(data)
+        # MSG_NOSIGNAL: if the other end is gone, an error, not a SIGPIPE that kills us.
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        self.sock.sendmsg([data], ancillary, socket.MSG_NOSIGNAL)
 
     def recv(self):
         """The next message as a dict (fds received under ``"fds"``), or None at end-of-file."""

@@ -4,45 +4,158 @@ The parent side of container creation. Three processes take part:
 
     carton (parent) ──fork──► helper ──unshare(namespaces), fork──► init (PID 1)
          ▲                      exits                                  │
-         └──────────── socket pair: "pid", "ready" or "error" ◄────────┘
+         └──────── socket pair: "pid", "hooks", "ready" or "error" ◄───┘
 
 Why a helper: a new PID namespace applies only to the *children* of the
 process that unshares it, and ``carton`` itself must stay in the host's
-namespaces (to clean up, to run hooks later). So a short-lived helper
-unshares every namespace and forks; its child is PID 1 of the new PID
-namespace and already inside the new mount, UTS, IPC, network and cgroup
-namespaces. ``carton`` is a child subreaper, so when the helper exits the
-init becomes carton's own child, and carton can wait for it.
+namespaces (to run hooks, to clean up). So a short-lived helper joins the
+container's cgroup, unshares every namespace and forks; its child is PID 1 of
+the new PID namespace and already inside the new mount, UTS, IPC, network
+and cgroup namespaces. ``carton`` is a child subreaper, so when the helper
+exits the init becomes carton's own child, and a foreground run can wait for it.
+
+``create`` returns once the init is ready: it then waits, blocked on opening
+the exec FIFO in the state directory, until ``start`` opens the other end.
+This is runc's design, and what containerd and podman expect: ``create``
+and ``start`` are two commands, and the process between them is the init.
 """
 
 import os
 import signal
+import time
 
 from .. import explain
 from ..errors import EXIT_CARTON, CartonError
 from ..linux import namespaces as ns
 from ..linux import process
-from . import init
+from . import hooks, init
 from .channel import Channel
+from .state import StateDir, check_id, pid_alive, process_start_time
+
+
+class CreateOptions:
+    """How the caller wants the container made (runc's ``create`` flags, and ``carton run``'s)."""
+
+    __slots__ = ("bundle", "pid_file", "console_socket", "name", "files", "foreground",
+                 "preserve_fds")
+
+    def __init__(self, bundle="", pid_file=None, console_socket=None, name=None, files=None,
+                 foreground=False, preserve_fds=0):
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.name = name
+        self.files = files or {}       # {name in the state dir: text}, sources of bind mounts
+        self.foreground = foreground   # keep the channel and the terminal for attach
+        self.preserve_fds = preserve_fds
 
 
 class Container:
-    """A created container: its init's PID (in the host's PID namespace) and the channel to it."""
+    """A created container: its init's PID (in the host's PID namespace) and where it is recorded."""
 
-    def __init__(self, id, spec, pid, channel, console=None):
+    def __init__(self, id, spec, pid, start_time, state, record, cgroup, channel=None,
+                 console=None):
         self.id = id
         self.spec = spec
         self.pid = pid
-        self.channel = channel
-        self.console = console  # master fd of the container's terminal, with process.terminal
+        self.start_time = start_time
+        self.state = state
+        self.record = record
+        self.cgroup = cgroup
+        self.channel = channel  # foreground only: the init's exec result arrives here
+        self.console = console  # foreground only: master fd of the container's terminal
 
 
-def create(container_id, spec):
-    """Make the container's namespaces and init, and return when the init is ready to start.
+def create(root, container_id, spec, opts):
+    """Record, then make, the container; return when its init waits for ``start``.
 
-    On any failure the init is killed and reaped before the error is raised,
-    so a failed create leaves no process behind.
+    Record before you create: the state directory, with the cgroup paths and
+    the hooks to run at delete, exists before anything it names. On any failure
+    everything made so far is removed again, the init included.
     """
+    check_id(container_id)
+    if spec.process.terminal and not opts.console_socket and not opts.foreground:
+        raise CartonError("cannot allocate a pseudo-terminal without --console-socket", 1)
+    state = StateDir(root, container_id)
+    explain.step(f"record the container in {state.path}",
+                 "record before create: whatever the container owns on the host can "
+                 "always be found and removed")
+    try:
+        state.create()
+    except FileExistsError:
+        raise CartonError(f"container with id exists: {container_id}", 1) from None
+    except OSError as e:
+        raise CartonError(f"cannot create the state directory {state.path}: {e.strerror}",
+                          1) from None
+
+    cgroup = None
+    pid = start_time = None
+    name_link = None
+    try:
+        from .. import cgroups
+
+        cgroup = cgroups.manager(spec.linux.cgroups_path, container_id)
+        record = {
+            "ociVersion": spec.oci_version, "id": container_id, "status": "creating",
+            "pid": 0, "bundle": opts.bundle, "rootfs": spec.root_path, "name": opts.name,
+            "created": _now(), "annotations": spec.annotations,
+            "hooks": {kind: [h.to_dict() for h in hs] for kind, hs in spec.hooks.items()},
+            "cgroup_paths": cgroup.paths,
+            "process": spec.process.to_dict(),  # what `exec` starts from
+            "carton_pid": os.getpid(), "carton_start": process_start_time(os.getpid()),
+        }
+        state.save(record)  # first, so that a rival claiming the same name sees us alive
+        if opts.name:
+            name_link = claim_name(root, opts.name, container_id)
+            record["name_link"] = name_link
+        for name, text in opts.files.items():
+            state.write_file(name, text)
+        for mnt in spec.mounts:
+            if mnt.type == "bind" and mnt.source in opts.files:
+                mnt.source = state.file(mnt.source)
+        fifo = state.file("exec.fifo")
+        os.mkfifo(fifo, 0o622)
+        explain.step("make the container's cgroup",
+                     "the init is placed in it before it makes its cgroup namespace")
+        cgroup.create()
+        for warning in cgroup.apply(spec.linux.resources) or ():
+            from .. import log
+
+            log.warning(warning)
+
+        pid, console, channel = _spawn(spec, cgroup, fifo, record, opts)
+        start_time = process_start_time(pid)
+        record.update(pid=pid, start_time=start_time, status="created")
+        state.save(record)
+        if opts.pid_file:
+            _write_pid_file(opts.pid_file, pid)
+        if console is not None and opts.console_socket:
+            from .console import send_master
+
+            send_master(opts.console_socket, console)
+            os.close(console)
+            console = None
+        if not opts.foreground:
+            channel.close()
+            channel = None
+        return Container(container_id, spec, pid, start_time, state, record, cgroup, channel,
+                         console)
+    except BaseException:
+        if pid:
+            kill_and_wait(pid, start_time)
+        if cgroup is not None:
+            try:
+                cgroup.destroy()
+            except CartonError:
+                pass
+        if name_link:
+            os.unlink(name_link)
+        state.remove()
+        raise
+
+
+def _spawn(spec, cgroup, fifo, record, opts):
+    """Fork the helper and, through it, the init; answer their messages until "ready"."""
     parent_end, child_end = Channel.pair()
     explain.step("become a child subreaper",
                  "the init will be our grandchild; when its parent exits, we adopt it")
@@ -53,11 +166,12 @@ def create(container_id, spec):
     helper = os.fork()
     if helper == 0:
         parent_end.close()
-        _helper_main(spec, child_end)  # never returns
+        _helper_main(spec, cgroup, child_end, fifo, opts, record)  # never returns
     child_end.close()
 
-    # The helper reports the init's PID and the init reports "ready" (or an
-    # error); the two write to the same socket independently, in either order.
+    # The helper reports the init's PID, the init asks for hooks and reports
+    # "ready" (or an error); helper and init write to the same socket
+    # independently, so the messages may come in any order.
     init_pid, outcome = None, None
     try:
         while init_pid is None or outcome is None:
@@ -67,50 +181,93 @@ def create(container_id, spec):
                                       "the container's init exited during setup without "
                                       "saying why"}
                 break
-            if msg["type"] == "pid":
+            kind = msg["type"]
+            if kind == "pid":
                 init_pid = msg["pid"]
                 _reap(helper)
                 helper = None
-            elif msg["type"] in ("ready", "error") and outcome is None:
+            elif kind == "hooks":
+                # The runtime-namespace hooks: after the namespaces exist, before pivot_root.
+                state = hooks.state_for(record, "creating", msg["pid"])
+                for hook_kind in ("prestart", "createRuntime"):
+                    hooks.run(hook_kind, spec.hooks.get(hook_kind, []), state)
+                parent_end.send("hooks-done")
+            elif kind in ("ready", "error") and outcome is None:
                 outcome = msg
         if outcome["type"] == "error":
             raise CartonError(outcome["message"], outcome.get("code", EXIT_CARTON))
     except BaseException:
+        for fd in (outcome or {}).get("fds", []):
+            os.close(fd)
         if helper:
             _reap(helper)
         if init_pid:
-            kill_and_reap(init_pid)
+            kill_and_wait(init_pid)
         parent_end.close()
         raise
-    msg = outcome
-    explain.continue_from(msg.get("steps", 0))  # one numbering across the three processes
-    console = msg["fds"][0] if msg["fds"] else None
-    return Container(container_id, spec, init_pid, parent_end, console)
+    explain.continue_from(outcome.get("steps", 0))  # one numbering across the three processes
+    console = outcome["fds"][0] if outcome["fds"] else None
+    return init_pid, console, parent_end
 
 
-def start(container):
-    """Let the init exec the user's command; return once it has (or raise why it could not).
+def kill_and_wait(pid, start_time=None, timeout=10.0):
+    """SIGKILL the init (which takes its whole PID namespace with it) and wait until it is gone.
 
-    The init's end of the channel is close-on-exec: end-of-file means the
-    execve succeeded. An error message means it did not, and the init exits.
+    If the init is our child (a foreground run, or a failed create) we reap
+    it; otherwise its parent will, and we only wait until it no longer runs.
     """
-    explain.step("start the container", "tell the init to exec the command")
-    container.channel.send("start", steps=explain.steps_so_far())
-    msg = container.channel.recv()
-    container.channel.close()
-    if msg is not None:
-        kill_and_reap(container.pid)
-        raise CartonError(msg.get("message", "the container's init failed"),
-                          msg.get("code", EXIT_CARTON))
+    if pid_alive(pid, start_time):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait_gone(pid, start_time, timeout)
 
 
-def kill_and_reap(pid):
-    """SIGKILL the init (which takes its whole PID namespace with it) and reap it."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    _reap(pid)
+def wait_gone(pid, start_time=None, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            if not pid_alive(pid, start_time):
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def claim_name(root, name, container_id):
+    """Reserve ``name`` with a symlink ``<root>/.names/<name> -> <id>``; symlink(2) is atomic.
+
+    A link whose container is gone (after a crash) is stale and taken over.
+    """
+    names = os.path.join(root, ".names")
+    os.makedirs(names, 0o700, exist_ok=True)
+    link = os.path.join(names, name)
+    for _ in range(2):
+        try:
+            os.symlink(container_id, link)
+            return link
+        except FileExistsError:
+            owner = StateDir(root, os.readlink(link))
+            try:
+                recorded = owner.load()
+            except (OSError, ValueError):
+                recorded = None
+            # In use while its state is there and either still being created by a live
+            # carton, or its init (the very process, not a reused PID) is alive.
+            if recorded is not None and (
+                    pid_alive(recorded.get("pid"), recorded.get("start_time"))
+                    or (recorded.get("status") == "creating"
+                        and pid_alive(recorded.get("carton_pid"), recorded.get("carton_start")))):
+                raise CartonError(f"the container name {name!r} is already in use by container "
+                                  f"{owner.id[:12]}") from None
+            os.unlink(link)
+    raise CartonError(f"cannot claim the container name {name!r}")
 
 
 def _reap(pid):
@@ -120,16 +277,38 @@ def _reap(pid):
         pass
 
 
-def _helper_main(spec, channel):
-    """In the helper: join or make the namespaces, fork the init, report its PID, exit."""
+def _write_pid_file(path, pid):
+    tmp = f"{path}.carton-tmp"
     try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        raise CartonError(f"cannot write the pid file {path}: {e.strerror}", 1) from None
+
+
+def _now():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def _helper_main(spec, cgroup, channel, fifo, opts, record):
+    """In the helper: join the cgroup, join or make the namespaces, fork the init, exit."""
+    try:
+        # Not dumpable while inside the container's namespaces: no container process
+        # may ptrace us or open our /proc/PID/exe (the host's python) (CVE-2019-5736).
+        process.set_dumpable(False)
+        explain.step("join the container's cgroup",
+                     "before unsharing the cgroup namespace, whose root is the cgroup we are in")
+        cgroup.add(os.getpid())
         _enter_namespaces(spec)
         explain.step("fork the container's init",
                      "the first child after unshare(CLONE_NEWPID) is PID 1 of the new namespace")
         explain.call("fork")
         pid = os.fork()
         if pid == 0:
-            init.main(spec, channel)  # never returns
+            init.main(spec, channel, fifo, opts.preserve_fds,
+                      hooks.state_for(record, "creating"))  # never returns
         channel.send("pid", pid=pid)
         os._exit(0)
     except BaseException as e:
@@ -143,7 +322,10 @@ def _helper_main(spec, channel):
 def _enter_namespaces(spec):
     """Join the namespaces the spec names by path, then unshare the new ones."""
     new = 0
-    for namespace in spec.linux.namespaces:
+    # A user namespace comes first: it owns every namespace made or joined after it.
+    for namespace in sorted(spec.linux.namespaces, key=lambda n: n.type != "user"):
+        if namespace.type == "user" and not namespace.path:
+            raise CartonError("user namespaces (uidMappings) are not supported by Carton yet", 1)
         flag = ns.BY_NAME[namespace.type]
         if namespace.path:
             explain.step(f"join the {namespace.type} namespace at {namespace.path}",

@@ -25,8 +25,10 @@ import stat
 
 from .. import explain
 from ..errors import EXIT_CARTON, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, CartonError
+from ..linux import caps as linux_caps
 from ..linux import ids, net, tty, uts
 from ..linux import mount as m
+from ..linux import process as proc
 from ..linux.fs import cloexec_from
 from ..linux.libc import describe
 from ..rootfs import devices, mounts, pivot, protect
@@ -52,9 +54,13 @@ _TMPFS_WHY = {
 class InitContext:
     """What the steps share: the spec, the channel to the parent, and what earlier steps made."""
 
-    def __init__(self, spec, channel):
+    def __init__(self, spec, channel, fifo=None, preserve_fds=0):
         self.spec = spec
         self.channel = channel
+        self.fifo = fifo            # path of the exec FIFO in the state directory
+        self.fifo_fd = None         # an O_PATH fd of it, opened before pivot_root
+        self.preserve_fds = preserve_fds
+        self.hook_state = {}        # id, bundle, annotations: what hooks read on stdin
         self.root_fd = None
         self.exec_path = None
         self.console = None  # (master, slave) with a terminal
@@ -75,6 +81,10 @@ def setup_steps(spec):
              "pivot_root(2) needs the new root to be a mount point of its own",
              _bind_root),
     ]
+    steps.append(Step("hold on to the exec FIFO",
+                      "opened now (O_PATH), while the host's files are in reach; after setup "
+                      "the init blocks writing to it until `start` reads",
+                      _open_fifo))
     for mnt in spec.mounts:
         steps.append(_mount_step(mnt))
     if _has_fresh_dev(spec):
@@ -84,6 +94,18 @@ def setup_steps(spec):
         steps.append(Step("create /dev/fd, /dev/stdin, /dev/ptmx and friends",
                           "the usual links that shells and libc expect",
                           lambda ctx: devices.make_default_links(ctx.root_fd)))
+    if spec.linux.devices:
+        steps.append(Step("create the config's devices",
+                          "linux.devices: device nodes the config asks for",
+                          lambda ctx: devices.make_devices(ctx.root_fd, spec.linux.devices)))
+    if spec.hooks.get("prestart") or spec.hooks.get("createRuntime"):
+        steps.append(Step("run the createRuntime hooks (in carton)",
+                          "the runtime-spec's point: namespaces made, pivot_root not yet",
+                          _runtime_hooks))
+    if spec.hooks.get("createContainer"):
+        steps.append(Step("run the createContainer hooks",
+                          "in the container's namespaces, before pivot_root",
+                          lambda ctx: _run_hooks(ctx, "createContainer", "created")))
     steps.append(Step(f"pivot_root into {spec.root_path}",
                       "the rootfs becomes '/', and the host's root is unmounted from view",
                       _enter_root))
@@ -138,16 +160,40 @@ def start_steps(spec):
         steps.append(Step("make the terminal our stdio and controlling terminal",
                           "so the shell gets job control: Ctrl-C, Ctrl-Z, fg, bg",
                           _attach_console))
+    process = spec.process
+    caps = process.capabilities
+    if process.rlimits:
+        steps.append(Step("set resource limits", "process.rlimits, e.g. how many files it may "
+                          "open; as root, since raising a hard limit needs privilege",
+                          _set_rlimits))
+    if process.oom_score_adj is not None:
+        steps.append(Step(f"set oom_score_adj to {process.oom_score_adj}",
+                          "how eager the kernel's OOM killer is to pick this process",
+                          lambda ctx: proc.set_oom_score_adj(process.oom_score_adj)))
+    if caps is not None:
+        steps.append(Step("shrink the capability bounding set",
+                          "the ceiling for good: not even a setuid program gets more back",
+                          lambda ctx: linux_caps.drop_bounding(caps.bounding)))
+        steps.append(Step("keep capabilities across the uid switch",
+                          "the config may give a non-root user some capabilities",
+                          lambda ctx: linux_caps.keep_caps_on_setuid(True)))
+    steps.append(Step(f"switch to uid {user.uid}, gid {user.gid}",
+                      "groups, then gid, then uid: once we are not root we could change "
+                      "none of them", _switch_user))
+    if caps is not None:
+        steps.append(Step("set the effective, permitted and inheritable capabilities",
+                          "root in the container gets only what the config lists",
+                          _set_capabilities))
+    if process.no_new_privileges:
+        steps.append(Step("set no_new_privs", "setuid programs and file capabilities can "
+                          "no longer raise privileges", lambda ctx: proc.set_no_new_privileges()))
     steps += [
-        Step(f"switch to uid {user.uid}, gid {user.gid}",
-             "groups, then gid, then uid: once we are not root we could change none of them",
-             _switch_user),
         Step(f"change into {spec.process.cwd}", "the process's working directory",
              _chdir),
         Step("close the runtime's file descriptors on exec",
-             "only stdio may reach the container's process; an fd of ours could be a "
-             "door to the host (CVE-2024-21626)",
-             lambda ctx: cloexec_from(3)),
+             "only stdio (and --preserve-fds) may reach the container's process; an fd of "
+             "ours could be a door to the host (CVE-2024-21626)",
+             lambda ctx: cloexec_from(3 + ctx.preserve_fds)),
         Step(f"execve {ctx_args(spec)}",
              "the init becomes the user's command, as PID 1",
              _exec),
@@ -155,13 +201,19 @@ def start_steps(spec):
     return steps
 
 
+def start_step_count(spec):
+    """How many steps the init narrates after ``start`` (carton numbers its own after them)."""
+    return len(start_steps(spec)) + (1 if spec.hooks.get("startContainer") else 0)
+
+
 def ctx_args(spec):
     return " ".join(spec.process.args)
 
 
-def main(spec, channel):
+def main(spec, channel, fifo, preserve_fds=0, hook_state=None):
     """The whole life of the init, run in the forked child; never returns."""
-    ctx = InitContext(spec, channel)
+    ctx = InitContext(spec, channel, fifo, preserve_fds)
+    ctx.hook_state = hook_state or {}
     _reset_signals()
     try:
         run_steps(setup_steps(spec), ctx)
@@ -169,10 +221,12 @@ def main(spec, channel):
                      steps=explain.steps_so_far())
         if ctx.console:
             os.close(ctx.console[0])
-        msg = channel.recv() or {}
-        if msg.get("type") != "start":
-            os._exit(EXIT_CARTON)  # the parent went away or gave up: die quietly
-        explain.continue_from(msg.get("steps", 0))
+        _wait_for_start(ctx)
+        explain.continue_from(explain.steps_so_far() + 1)  # carton narrated "start"
+        if spec.hooks.get("startContainer"):
+            run_steps([Step("run the startContainer hooks", "inside the container, just "
+                            "before the user's program",
+                            lambda ctx: _run_hooks(ctx, "startContainer", "running"))], ctx)
         run_steps(start_steps(spec), ctx)
     except StepFailed as failed:
         code, message = _describe(failed)
@@ -183,7 +237,86 @@ def main(spec, channel):
     os._exit(EXIT_CARTON)  # not reached: the last step is execve
 
 
+def exec_main(spec, channel, preserve_fds=0):
+    """The life of a process that ``exec`` started in a running container; never returns.
+
+    It is already in the container's namespaces and cgroup (its parent joined
+    them); it only finds its command, gets a terminal if asked, and takes the
+    same final steps as the init: limits, capabilities, user, execve.
+    """
+    ctx = InitContext(spec, channel, None, preserve_fds)
+    _reset_signals()
+    steps = [Step("start a new session", "away from carton's terminal", _new_session),
+             Step(f"find {spec.process.args[0]} in the container",
+                  "with the process's own $PATH, inside the container's root", _find_command)]
+    if spec.process.terminal:
+        steps.append(Step("open a terminal in the container's /dev/pts",
+                          "-t: the master side goes to Carton, the slave becomes stdio",
+                          _open_console))
+    try:
+        run_steps(steps, ctx)
+        channel.send("ready", fds=[ctx.console[0]] if ctx.console else (),
+                     steps=explain.steps_so_far())
+        if ctx.console:
+            os.close(ctx.console[0])
+        run_steps(start_steps(spec), ctx)
+    except StepFailed as failed:
+        code, message = _describe(failed)
+        _report_and_exit(channel, code, message)
+    except BaseException as e:
+        _report_and_exit(channel, EXIT_CARTON, f"internal error in exec: {type(e).__name__}: {e}")
+    os._exit(EXIT_CARTON)
+
+
+def _wait_for_start(ctx):
+    """Block until ``start``: open the exec FIFO for writing, which waits for its reader.
+
+    The FIFO lives in the host's state directory, out of reach since
+    pivot_root; the O_PATH fd taken before reopens it through /proc/self/fd.
+    If ``start`` never comes, ``delete`` kills us here.
+    """
+    fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.close(ctx.fifo_fd)
+    os.write(fd, b"0")
+    os.close(fd)
+
+
 # -- the steps --------------------------------------------------------------------
+
+
+def _open_fifo(ctx):
+    explain.call("open", ctx.fifo, explain.Raw("O_PATH|O_CLOEXEC"))
+    ctx.fifo_fd = os.open(ctx.fifo, os.O_PATH | os.O_CLOEXEC)
+
+
+def _runtime_hooks(ctx):
+    """Ask carton, in the host's namespaces, to run prestart/createRuntime hooks; wait for it."""
+    host_pid = int(os.readlink("/proc/self"))  # /proc is still the host's here
+    ctx.hook_state["pid"] = host_pid
+    ctx.channel.send("hooks", pid=host_pid)
+    reply = ctx.channel.recv()
+    if reply is None or reply["type"] != "hooks-done":
+        os._exit(EXIT_CARTON)  # carton failed the hooks and will report it
+
+
+def _run_hooks(ctx, kind, status):
+    from . import hooks
+
+    state = dict(ctx.hook_state, status=status, pid=ctx.hook_state.get("pid", 0))
+    hooks.run(kind, ctx.spec.hooks.get(kind, []), state)
+
+
+def _set_rlimits(ctx):
+    for r in ctx.spec.process.rlimits:
+        proc.set_rlimit(r.type, r.soft, r.hard)
+
+
+def _set_capabilities(ctx):
+    caps = ctx.spec.process.capabilities
+    linux_caps.keep_caps_on_setuid(False)
+    linux_caps.set_capabilities(caps.effective, caps.permitted, caps.inheritable)
+    if caps.ambient:
+        linux_caps.set_ambient(caps.ambient)
 
 
 def _new_session(ctx):
@@ -229,7 +362,8 @@ def _enter_root(ctx):
 
 def _apply_sysctl(ctx):
     for key, value in ctx.spec.linux.sysctl.items():
-        path = "/proc/sys/" + key.replace(".", "/")
+        # "net.ipv4.ip_forward" or already a path, "net/ipv4/conf/eth0.100/forwarding".
+        path = "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
         explain.call("write", path, value)
         with open(path, "w") as f:
             f.write(value)
@@ -356,8 +490,12 @@ def _env_dict(env):
 
 
 def _report_and_exit(channel, code, message):
+    """Tell carton (if it still listens) and stderr (the container's log) why; exit ``code``."""
     try:
-        channel.send("error", message=message, code=code)
+        try:
+            channel.send("error", message=message, code=code)
+        except OSError:  # carton create has exited: only the log will tell
+            os.write(2, f"carton: {message}\n".encode())
     finally:
         os._exit(code)
 

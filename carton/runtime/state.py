@@ -10,10 +10,25 @@ pid, bundle, annotations), plus Carton's own fields. It is always written
 to a temporary file and renamed, so a reader never sees half of it.
 """
 
+import fcntl
 import json
 import os
 
+from ..errors import CartonError
+
 DEFAULT_ROOT = "/run/carton"
+
+# runc's rule for container ids: letters, digits and _ + - . (not "." or "..").
+_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+
+
+def check_id(container_id):
+    """Refuse ids that runc refuses (they name a directory under the state root)."""
+    if not container_id or container_id in (".", "..") or not set(container_id) <= _ID_CHARS:
+        raise CartonError(f"invalid container id {container_id!r}: use letters, digits and "
+                          "_ + - .", 1)
+    if len(container_id) > 1024:
+        raise CartonError("invalid container id: longer than 1024 characters", 1)
 
 
 class StateDir:
@@ -29,6 +44,16 @@ class StateDir:
 
     def file(self, name):
         return os.path.join(self.path, name)
+
+    def lock(self):
+        """Take this container's lock (flock(2) on its directory); released on close of the fd.
+
+        Two carton processes acting on one container (start and delete, say)
+        take turns, so neither sees the other's half-done change.
+        """
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
 
     def write_file(self, name, text, mode=0o644):
         """Write a file atomically: a temporary file, then rename(2) over the old one."""
@@ -47,6 +72,9 @@ class StateDir:
         with open(self.file("state.json")) as f:
             return json.load(f)
 
+    def exists(self):
+        return os.path.isdir(self.path)
+
     def remove(self):
         """Remove the directory and the files in it (it holds no subdirectories)."""
         try:
@@ -56,6 +84,55 @@ class StateDir:
         for name in names:
             os.unlink(self.file(name))
         os.rmdir(self.path)
+
+
+def open_state(root, container_id):
+    """The StateDir and record of an existing container, or a "does not exist" error."""
+    check_id(container_id)
+    sd = StateDir(root, container_id)
+    try:
+        return sd, sd.load()
+    except FileNotFoundError:
+        raise CartonError(f"container {container_id} does not exist", 1) from None
+    except ValueError:
+        raise CartonError(f"container {container_id}: its state file is damaged "
+                          f"({sd.file('state.json')})", 1) from None
+
+
+def status(sd, record):
+    """The container's status now, as the runtime-spec names them, found from the kernel.
+
+    Stored status only says what we last did; the truth is the init process:
+    gone means ``stopped``; alive with the exec FIFO still there means
+    ``created`` (waiting for start); frozen means ``paused``; else ``running``.
+    """
+    if record.get("status") == "creating":
+        if pid_alive(record.get("carton_pid"), record.get("carton_start")):
+            return "creating"
+        return "stopped"
+    if not pid_alive(record.get("pid"), record.get("start_time")):
+        return "stopped"
+    if os.path.exists(sd.file("exec.fifo")):
+        return "created"
+    if record.get("cgroup_paths"):
+        from .. import cgroups
+
+        try:
+            if cgroups.from_paths(record["cgroup_paths"]).frozen():
+                return "paused"
+        except (CartonError, OSError):
+            pass
+    return "running"
+
+
+def oci_state(sd, record, current=None):
+    """The state runc prints for ``state`` and hands to hooks on stdin."""
+    current = current or status(sd, record)
+    return {"ociVersion": record.get("ociVersion", "1.2.0"), "id": record["id"],
+            "pid": record.get("pid", 0) if current != "stopped" else 0,
+            "status": current, "bundle": record.get("bundle", ""),
+            "rootfs": record.get("rootfs", ""), "created": record.get("created", ""),
+            "owner": "", "annotations": record.get("annotations") or {}}
 
 
 def list_states(root):
