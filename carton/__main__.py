@@ -1,7 +1,5 @@
 """``python -m carton``."""
 
-import sys
+from carton.cli.main import entry
 
-from carton.cli.main import main
-
-sys.exit(main())
+entry()

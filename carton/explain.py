@@ -10,9 +10,11 @@ a buffered ``sys.stderr`` would print the same text twice after a fork.
 """
 
 import os
+import time
 
 _fd = None  # where narration goes; None means "off"
 _count = 0
+_t0 = 0.0   # when narration began: each step shows the time since (one clock for all processes)
 
 
 def enable(fd=2):
@@ -23,9 +25,10 @@ def enable(fd=2):
     user's stderr. The duplicate is close-on-exec, so it never reaches the
     container's process.
     """
-    global _fd
+    global _fd, _t0
     _fd = os.dup(fd)
     os.set_inheritable(_fd, False)
+    _t0 = time.monotonic()
 
 
 def enabled():
@@ -45,7 +48,8 @@ def step(title, why):
     if _fd is None:
         return
     _count += 1
-    _write(f"\n[{_count:2}] {title}\n     why: {why}\n")
+    elapsed = (time.monotonic() - _t0) * 1000
+    _write(f"\n[{_count:2}] {title}  (+{elapsed:.1f} ms)\n     why: {why}\n")
 
 
 def call(name, *args):

@@ -27,4 +27,7 @@ make_venv() {
   # compat mode: a plain path in a .pth file, not an import hook that costs ~14 ms per start
   .venv/bin/pip install -q --disable-pip-version-check --config-settings editable_mode=compat \
     -e ".${extras}"
+  # setuptools' distutils shim: a .pth file run at every interpreter start (~1 ms),
+  # that only matters to code importing distutils. Carton does not.
+  rm -f .venv/lib/python3*/site-packages/distutils-precedence.pth
 }

@@ -19,9 +19,9 @@ every one of them. Which tree does what:
   for now; issue #4 adds their limits.
 """
 
+import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
 import errno
 import os
-import signal
 import time
 
 from ..errors import CartonError

@@ -21,9 +21,9 @@ runtime must show: on v2 the container's device access is bounded only by
 its capabilities and the device nodes it can see, not by the cgroup.
 """
 
+import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
 import errno
 import os
-import signal
 import time
 
 from ..errors import CartonError

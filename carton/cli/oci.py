@@ -6,7 +6,6 @@ Errors exit 1, as runc's do. Each verb is a small function that parses its
 flags and calls the runtime core.
 """
 
-import json
 import os
 import sys
 
@@ -26,6 +25,7 @@ CREATE_OPTIONS = [
     Option("--no-new-keyring", "accepted: Carton does not make session keyrings"),
     Option("--preserve-fds", "pass N more fds (3..N+2) to the container", value=True,
            metavar="N"),
+    Option("--explain", "narrate every setup step (Carton's own flag)"),
     Option("-h,--help", "show this help"),
 ]
 RUN_OPTIONS = CREATE_OPTIONS[:-1] + [
@@ -66,6 +66,11 @@ def _help(values, synopsis, options):
 
 def _create_options(values, bundle):
     from ..runtime.create import CreateOptions
+
+    if values.get("explain"):
+        from .. import explain
+
+        explain.enable(2)
 
     preserve = values.get("preserve_fds") or "0"
     if not preserve.isdigit():
@@ -121,6 +126,8 @@ def start(argv, root):
 
 
 def state(argv, root):
+    import json
+
     values, rest = parse(argv, [], exit_code=1)
     from ..runtime.state import oci_state, open_state
 
@@ -165,6 +172,8 @@ LIST_OPTIONS = [Option("-f,--format", "table or json", value=True),
 
 
 def list_(argv, root):
+    import json
+
     values, rest = parse(argv, LIST_OPTIONS, exit_code=1)
     from ..runtime.state import list_states, oci_state
 
@@ -192,6 +201,8 @@ PS_OPTIONS = [Option("-f,--format", "table or json", value=True)]
 
 
 def ps(argv, root):
+    import json
+
     values, rest = parse(argv, PS_OPTIONS, exit_code=1)
     if not rest:
         raise CartonError('"ps" requires a container id', 1)
@@ -258,6 +269,8 @@ EVENTS_OPTIONS = [Option("--stats", "print the container's statistics once, and 
 
 
 def events(argv, root):
+    import json
+
     values, rest = parse(argv, EVENTS_OPTIONS, exit_code=1, interspersed=True)
     container_id = _one_id(rest, "events")
     interval = _duration(values["interval"] or "5s")
@@ -302,6 +315,8 @@ UPDATE_OPTIONS = [
 
 
 def update(argv, root):
+    import json
+
     values, rest = parse(argv, UPDATE_OPTIONS, exit_code=1, interspersed=True)
     container_id = _one_id(rest, "update")
     from .. import cgroups
@@ -364,6 +379,8 @@ EXEC_OPTIONS = [
 
 
 def exec_(argv, root):
+    import json
+
     values, rest = parse(argv, EXEC_OPTIONS, exit_code=1)
     if not rest:
         raise CartonError('"exec" requires a container id', 1)
@@ -434,6 +451,8 @@ SPEC_OPTIONS = [Option("-b,--bundle", "where to write config.json", value=True),
 
 
 def spec(argv, root):
+    import json
+
     values, rest = parse(argv, SPEC_OPTIONS, exit_code=1)
     from ..spec.template import default_config
 
@@ -450,6 +469,8 @@ def spec(argv, root):
 
 
 def features(argv, root):
+    import json
+
     from ..linux.caps import NAMES
     from ..rootfs.options import FLAGS, PROPAGATION
     from ..spec.model import HOOK_KINDS

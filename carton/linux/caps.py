@@ -105,13 +105,14 @@ def set_ambient(names):
     """Replace the ambient set with ``names``. prctl(2) PR_CAP_AMBIENT.
 
     Why: for a non-root process, only ambient capabilities survive execve(2)
-    into an ordinary program. Each must also be permitted and inheritable.
+    into an ordinary program. The kernel raises one only if it is also
+    permitted and inheritable; like runc, we skip those it refuses (runc's own
+    default config lists ambient capabilities without inheritable ones).
     """
     check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(PR_CAP_AMBIENT)")
     for name in names:
         explain.call("prctl", explain.Raw("PR_CAP_AMBIENT_RAISE"), explain.Raw(name))
-        check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, NUMBERS[name], 0, 0),
-              "prctl(PR_CAP_AMBIENT_RAISE)", name)
+        libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, NUMBERS[name], 0, 0)
 
 
 def _name(number):

@@ -14,10 +14,10 @@ This is what a foreground ``carton run`` does between ``start`` and the end:
   death by signal N.
 """
 
+import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
 import errno
 import os
 import select
-import signal
 
 from ..linux import tty
 

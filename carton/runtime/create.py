@@ -20,8 +20,8 @@ This is runc's design, and what containerd and podman expect: ``create``
 and ``start`` are two commands, and the process between them is the init.
 """
 
+import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
 import os
-import signal
 import time
 
 from .. import explain

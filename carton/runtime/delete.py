@@ -5,8 +5,8 @@ name, the state directory. A running container is refused unless ``--force``,
 which kills it first (all of it: the init's death ends its PID namespace).
 """
 
+import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
 import os
-import signal
 
 from .. import explain
 from ..errors import CartonError

@@ -9,8 +9,7 @@ after delete. A failing hook before the program runs fails the container;
 a failing ``poststart`` or ``poststop`` hook is only reported (the spec says so).
 """
 
-import json
-
+from .. import jsonc
 from ..errors import CartonError
 
 FATAL = ("prestart", "createRuntime", "createContainer", "startContainer")
@@ -43,7 +42,7 @@ def _run_one(hook, state):
     except OSError as e:
         return f"cannot run: {e.strerror}"
     try:
-        _, err = proc.communicate(json.dumps(state).encode(), timeout=hook.timeout)
+        _, err = proc.communicate(jsonc.dumps(state).encode(), timeout=hook.timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

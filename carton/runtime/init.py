@@ -19,8 +19,8 @@ The order is not arbitrary, and each list says why where it matters:
 * execve comes last, with every fd but stdio closed on exec.
 """
 
+import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
 import os
-import signal
 import stat
 
 from .. import explain

@@ -7,8 +7,8 @@ happens, the container is deleted at the end: no directory, cgroup, mount or
 process remains.
 """
 
+import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
 import os
-import signal
 
 from .. import explain
 from ..errors import EXIT_CARTON, CartonError

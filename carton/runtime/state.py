@@ -11,9 +11,9 @@ to a temporary file and renamed, so a reader never sees half of it.
 """
 
 import fcntl
-import json
 import os
 
+from .. import jsonc
 from ..errors import CartonError
 
 DEFAULT_ROOT = "/run/carton"
@@ -66,11 +66,11 @@ class StateDir:
         os.rename(tmp, self.file(name))
 
     def save(self, state):
-        self.write_file("state.json", json.dumps(state), 0o600)
+        self.write_file("state.json", jsonc.dumps(state), 0o600)
 
     def load(self):
         with open(self.file("state.json")) as f:
-            return json.load(f)
+            return jsonc.loads(f.read())
 
     def exists(self):
         return os.path.isdir(self.path)

@@ -20,9 +20,9 @@ Three rules from the spec shape the code:
   than no container.
 """
 
-import json
 import os
 
+from .. import jsonc
 from ..errors import CartonError
 from .model import (
     HOOK_KINDS,
@@ -111,10 +111,10 @@ def load_bundle(bundle):
     except OSError as e:
         raise SpecError(f"cannot read {path}: {e.strerror.lower()}") from None
     try:
-        data = json.loads(raw)
+        data = jsonc.loads(raw.decode())
     except UnicodeDecodeError:
         raise SpecError(f"cannot parse {path}: not UTF-8 text") from None
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # json.JSONDecodeError
         raise SpecError(f"cannot parse {path}: {e.msg} at line {e.lineno}, "
                         f"column {e.colno}") from None
     if not isinstance(data, dict):
@@ -478,7 +478,7 @@ def _fail(field, problem):
 
 def _q(text):
     """A string as JSON writes it, so messages quote values the way the file does."""
-    return json.dumps(text, ensure_ascii=False)
+    return jsonc.quote(text)
 
 
 def _kind(value):
