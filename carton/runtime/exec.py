@@ -129,6 +129,7 @@ def exec_process(root, container_id, spec, opts):
 def _helper_main(spec, cgroup, targets, channel, opts):
     try:
         proc.set_dumpable(False)  # see create.py: no container process may reach into us
+        init.preload(spec)  # before setns(mnt): then our files are out of reach
         if cgroup is not None:
             cgroup.add(os.getpid())
         for kind, fd in targets:

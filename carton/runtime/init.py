@@ -177,6 +177,11 @@ def start_steps(spec):
         steps.append(Step("keep capabilities across the uid switch",
                           "the config may give a non-root user some capabilities",
                           lambda ctx: linux_caps.keep_caps_on_setuid(True)))
+    seccomp = spec.linux.seccomp
+    if seccomp and not process.no_new_privileges:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
+        # uid switch below may take away: load it now (runc does the same).
+        steps.append(_seccomp_step(seccomp))
     steps.append(Step(f"switch to uid {user.uid}, gid {user.gid}",
                       "groups, then gid, then uid: once we are not root we could change "
                       "none of them", _switch_user))
@@ -187,6 +192,8 @@ def start_steps(spec):
     if process.no_new_privileges:
         steps.append(Step("set no_new_privs", "setuid programs and file capabilities can "
                           "no longer raise privileges", lambda ctx: proc.set_no_new_privileges()))
+        if seccomp:
+            steps.append(_seccomp_step(seccomp))
     steps += [
         Step(f"change into {spec.process.cwd}", "the process's working directory",
              _chdir),
@@ -201,6 +208,16 @@ def start_steps(spec):
     return steps
 
 
+def _seccomp_step(config):
+    def load(ctx):
+        from ..linux import seccomp
+
+        seccomp.load(config)
+
+    return Step("load the seccomp filter", "as late as possible, so our own setup is not "
+                "filtered: from here on the kernel refuses the syscalls the profile forbids", load)
+
+
 def start_step_count(spec):
     """How many steps the init narrates after ``start`` (carton numbers its own after them)."""
     return len(start_steps(spec)) + (1 if spec.hooks.get("startContainer") else 0)
@@ -210,12 +227,28 @@ def ctx_args(spec):
     return " ".join(spec.process.args)
 
 
+def preload(spec):
+    """Import now what the last steps need: after pivot_root (or setns into the container's
+    mount namespace) Carton's own files and the host's libraries are out of reach."""
+    if spec.linux.seccomp:
+        from ..linux import seccomp
+
+        seccomp.preload()
+    if spec.hooks.get("startContainer"):
+        import subprocess  # noqa: F401  (hooks.run uses it)
+
+        from . import hooks  # noqa: F401
+    if spec.process.terminal:
+        import termios  # noqa: F401
+
+
 def main(spec, channel, fifo, preserve_fds=0, hook_state=None):
     """The whole life of the init, run in the forked child; never returns."""
     ctx = InitContext(spec, channel, fifo, preserve_fds)
     ctx.hook_state = hook_state or {}
     _reset_signals()
     try:
+        preload(spec)
         run_steps(setup_steps(spec), ctx)
         channel.send("ready", fds=[ctx.console[0]] if ctx.console else (),
                      steps=explain.steps_so_far())
