@@ -29,7 +29,7 @@ from ..errors import EXIT_CARTON, CartonError
 from ..linux import namespaces as ns
 from ..linux import process
 from . import hooks, init
-from .channel import Channel
+from .spawn import fork_helper
 from .state import StateDir, check_id, pid_alive, process_start_time
 
 
@@ -156,58 +156,19 @@ def create(root, container_id, spec, opts):
 
 def _spawn(spec, cgroup, fifo, record, opts):
     """Fork the helper and, through it, the init; answer their messages until "ready"."""
-    parent_end, child_end = Channel.pair()
-    explain.step("become a child subreaper",
-                 "the init will be our grandchild; when its parent exits, we adopt it")
-    process.set_child_subreaper()
-    explain.step("fork a helper process",
-                 "it makes the namespaces, so that carton itself stays on the host")
-    explain.call("fork")
-    helper = os.fork()
-    if helper == 0:
-        parent_end.close()
-        _helper_main(spec, cgroup, child_end, fifo, opts, record)  # never returns
-    child_end.close()
+    spawned = fork_helper(lambda channel: _helper_main(spec, cgroup, channel, fifo, opts, record))
 
-    # The helper reports the init's PID, the init asks for hooks and reports
-    # "ready" (or an error); helper and init write to the same socket
-    # independently, so the messages may come in any order.
-    init_pid, outcome = None, None
-    try:
-        while init_pid is None or outcome is None:
-            msg = parent_end.recv()
-            if msg is None:
-                outcome = outcome or {"type": "error", "message":
-                                      "the container's init exited during setup without "
-                                      "saying why"}
-                break
-            kind = msg["type"]
-            if kind == "pid":
-                init_pid = msg["pid"]
-                _reap(helper)
-                helper = None
-            elif kind == "hooks":
-                # The runtime-namespace hooks: after the namespaces exist, before pivot_root.
-                state = hooks.state_for(record, "creating", msg["pid"])
-                for hook_kind in ("prestart", "createRuntime"):
-                    hooks.run(hook_kind, spec.hooks.get(hook_kind, []), state)
-                parent_end.send("hooks-done")
-            elif kind in ("ready", "error") and outcome is None:
-                outcome = msg
-        if outcome["type"] == "error":
-            raise CartonError(outcome["message"], outcome.get("code", EXIT_CARTON))
-    except BaseException:
-        for fd in (outcome or {}).get("fds", []):
-            os.close(fd)
-        if helper:
-            _reap(helper)
-        if init_pid:
-            kill_and_wait(init_pid)
-        parent_end.close()
-        raise
-    explain.continue_from(outcome.get("steps", 0))  # one numbering across the three processes
-    console = outcome["fds"][0] if outcome["fds"] else None
-    return init_pid, console, parent_end
+    def runtime_hooks(msg):
+        # The init asks for the runtime-namespace hooks: namespaces made, pivot_root not yet.
+        if msg["type"] == "hooks":
+            state = hooks.state_for(record, "creating", msg["pid"])
+            for kind in ("prestart", "createRuntime"):
+                hooks.run(kind, spec.hooks.get(kind, []), state)
+            spawned.channel.send("hooks-done")
+
+    ready = spawned.collect(runtime_hooks)
+    console = ready["fds"][0] if ready["fds"] else None
+    return spawned.pid, console, spawned.channel
 
 
 def kill_and_wait(pid, start_time=None, timeout=10.0):
@@ -268,13 +229,6 @@ def claim_name(root, name, container_id):
                                   f"{owner.id[:12]}") from None
             os.unlink(link)
     raise CartonError(f"cannot claim the container name {name!r}")
-
-
-def _reap(pid):
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def _write_pid_file(path, pid):

@@ -14,7 +14,7 @@ from ..errors import EXIT_CARTON, CartonError
 from ..linux import namespaces as ns
 from ..linux import process as proc
 from . import init
-from .channel import Channel
+from .spawn import fork_helper
 from .state import open_state, status
 
 # The order of setns(2): mnt last, since after it paths mean the container's.
@@ -67,52 +67,21 @@ def exec_process(root, container_id, spec, opts):
         except FileNotFoundError:
             raise CartonError(f"container not running: {container_id}", 1) from None
 
-    parent_end, child_end = Channel.pair()
-    proc.set_child_subreaper()
-    helper = os.fork()
-    if helper == 0:
-        parent_end.close()
-        _helper_main(spec, cgroup, targets, child_end, opts)  # never returns
-    child_end.close()
+    spawned = fork_helper(lambda channel: _helper_main(spec, cgroup, targets, channel, opts))
     for _, fd in targets:
         os.close(fd)
-
-    pid, outcome = None, None
-    try:
-        while pid is None or outcome is None:
-            msg = parent_end.recv()
-            if msg is None:
-                outcome = outcome or {"type": "error", "message":
-                                      "the exec process ended before it started"}
-                break
-            if msg["type"] == "pid":
-                pid = msg["pid"]
-                os.waitpid(helper, 0)
-                helper = None
-            elif msg["type"] in ("ready", "error") and outcome is None:
-                outcome = msg
-        if outcome["type"] == "error":
-            raise CartonError(outcome["message"], outcome.get("code", EXIT_CARTON))
-        console = outcome["fds"][0] if outcome["fds"] else None
-        # The process is past "ready" and goes straight on to execve; its end of the
-        # channel closes on exec. End-of-file: it runs. A message: why it could not.
-        msg = parent_end.recv()
-        if msg is not None:
-            if console is not None:
-                os.close(console)
-            raise CartonError(msg.get("message", "exec failed"), msg.get("code", EXIT_CARTON))
-    except BaseException:
-        if helper:
-            os.waitpid(helper, 0)
-        if pid:
-            try:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-        parent_end.close()
-        raise
-    parent_end.close()
+    ready = spawned.collect()
+    console = ready["fds"][0] if ready["fds"] else None
+    # The process is past "ready" and goes straight on to execve; its end of the
+    # channel closes on exec. End-of-file: it runs. A message: why it could not.
+    msg = spawned.channel.recv()
+    if msg is not None:
+        if console is not None:
+            os.close(console)
+        spawned.abort()
+        raise CartonError(msg.get("message", "exec failed"), msg.get("code", EXIT_CARTON))
+    pid = spawned.pid
+    spawned.channel.close()
     if opts.pid_file:
         from .create import _write_pid_file
 
