@@ -13,13 +13,17 @@ The runtime uses one small interface, whatever the machine has::
     mgr.pids(); mgr.kill_all(signal.SIGKILL)
     mgr.destroy()                          # rmdir, deepest first; kills nothing
     mgr.stats()                            # runc events --stats shaped
+    mgr.oom_count()                        # processes the OOM killer took (None: unknown)
 
     cgroups.from_paths(record["cgroup_paths"])   # the same manager, in another process
 
 Which driver is used is decided by what the kernel shows (``detect.py``),
 never by a setting: ``v1.Manager`` on v1 and hybrid machines,
 ``v2.Manager`` on unified (v2) ones. Where the container's cgroup goes is
-``paths.py``; what ``apply`` accepts is ``resources.py``.
+``paths.py``; what ``apply`` accepts, and which file each field of
+``linux.resources`` goes to, is ``resources.py``; ``writes.py`` applies them
+(every file checked before the first write); ``stats.py`` reads counters.
+``check(resources, version)`` validates without touching anything.
 
 ``manager()`` only reads two small files in ``/proc``, and this package
 imports nothing beyond ``os``, ``errno``, ``signal`` and ``time``: it runs

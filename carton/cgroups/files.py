@@ -28,8 +28,20 @@ def hint_for(error, value=None):
     return ""
 
 
+class FileError(CartonError):
+    """A :class:`CartonError` from a cgroup file operation, keeping the ``errno``.
+
+    Callers that know what to do about one errno (retry a write in another
+    order after ``EINVAL``) look at it; everyone else just shows the message.
+    """
+
+    def __init__(self, message, errno=None):
+        super().__init__(message)
+        self.errno = errno
+
+
 def failure(verb, path, error, hint=None, value=None):
-    """The :class:`CartonError` for ``verb`` (``read``, ``write``...) failing on ``path``.
+    """The :class:`FileError` for ``verb`` (``read``, ``write``...) failing on ``path``.
 
     ``hint`` is a text for any error, or a dict ``{errno: text}`` for the
     errors the caller knows the meaning of in this place (``EBUSY`` on
@@ -39,7 +51,7 @@ def failure(verb, path, error, hint=None, value=None):
         hint = hint.get(error.errno)
     hint = hint or hint_for(error, value)
     message = f"cannot {verb} {path}: {error.strerror or error}"
-    return CartonError(message + (f" ({hint})" if hint else ""))
+    return FileError(message + (f" ({hint})" if hint else ""), error.errno)
 
 
 def read(path, hint=None):

@@ -13,6 +13,15 @@ everything is a file in it: ``cgroup.procs``, ``pids.max``, ``memory.max``,
   ``cgroupsPath`` goes next to Carton's own cgroup rather than inside it
   (``paths.py``), and why the container's own directory enables nothing.
 
+The OCI ``linux.resources`` fields were designed for v1, so some are
+converted (``resources.py`` has the formulas): ``cpu.shares`` becomes
+``cpu.weight``, memory+swap becomes swap alone (``memory.swap.max``), a blkio
+weight becomes an ``io.weight`` when there is no BFQ, ``cpu.quota`` and
+``cpu.period`` share one file (``cpu.max``), and the throttles one line per
+device in ``io.max``. The v1-only fields (swappiness, real-time CPU, leaf
+weights, net_cls/net_prio, turning the OOM killer off) are refused.
+``linux.resources.unified`` is written as it is, file by file, last.
+
 Device rules are the one thing v2 has no file for: they are an eBPF program
 (``BPF_PROG_TYPE_CGROUP_DEVICE``) attached to the cgroup. Carton cannot load
 one yet. Refusing every spec with device rules would refuse every normal
@@ -27,12 +36,15 @@ import os
 import time
 
 from ..errors import CartonError
-from . import files
+from . import files, stats
 from .kill import kill_all
-from .resources import check
+from .resources import THROTTLES, blkio_to_io_weight, check, cpu_max, device_key, shares_to_weight, swap_v2
+from .writes import Write, check_usage, joiner, run
 
 FREEZE_TIMEOUT = 2.0
 REMOVE_TIMEOUT = 2.0
+
+NO_SWAP_ACCOUNTING = "this kernel does not account swap: CONFIG_MEMCG_SWAP, or boot with swapaccount=1"
 
 DEVICES_WARNING = ("linux.resources.devices is not enforced: on cgroup v2 device rules need an eBPF "
                    "program, which Carton cannot load yet")
@@ -83,18 +95,112 @@ class Manager:
     # -- limits -----------------------------------------------------------------------
 
     def apply(self, resources, devices=True):
-        """Apply ``linux.resources`` (see ``resources.py``). Returns warnings for the user."""
-        plan = check(resources)
+        """Apply ``linux.resources`` (see ``resources.py``). Returns warnings for the user.
+
+        The OCI fields are cgroup v1's, so some are converted (``cpu.shares``
+        to ``cpu.weight``, memory+swap to swap alone), and the v1-only ones
+        are refused by ``check``. Every file is checked before the first
+        write; a missing one names the controller that is not enabled.
+        """
+        plan = check(resources, version=2)
         warnings = list(plan.warnings)
         if devices and plan.spec_devices:
             warnings.append(DEVICES_WARNING)
-        for name, value in (("pids.max", plan.pids), ("memory.max", plan.memory)):
-            if value is not None:
-                controller = name.split(".")[0]
-                files.write(self._file(name), "max" if value < 0 else value, hint={
-                    errno.ENOENT: f"the {controller} controller is not enabled in the parent's "
-                                  "cgroup.subtree_control"})
+        path = joiner(self.path)
+        steps = []
+        if plan.pids is not None:
+            steps.append(Write("linux.resources.pids.limit", path("pids.max"),
+                               "max" if plan.pids < 0 else plan.pids, missing=why_missing))
+        steps += self._memory(plan.memory)
+        steps += self._io(plan.blkio)
+        steps += self._cpu(plan.cpu)
+        for size, limit in plan.hugepages:
+            field = f"linux.resources.hugepageLimits ({size})"
+            steps.append(Write(field, path(f"hugetlb.{size}.max"), limit, missing=why_missing))
+            steps.append(Write(field, path(f"hugetlb.{size}.rsvd.max"), limit, if_exists=True))
+        for key, value in plan.unified.items():  # last: they override the fields above, as in runc
+            steps.append(Write(f"linux.resources.unified[{key!r}]", path(key), value, missing=why_missing))
+        run(steps)
         return warnings
+
+    def _memory(self, m):
+        """memory.max, memory.swap.max (swap alone, where OCI gives memory+swap), memory.low."""
+        field, path = "linux.resources.memory.", joiner(self.path)
+        limit, swap = m.get("limit"), m.get("swap")
+        if m.get("checkBeforeUpdate") and limit is not None and limit > 0:
+            check_usage(path("memory.current"), limit)
+        steps = []
+        if swap is None and limit == -1:
+            swap = -1  # runc: "no memory limit" also lifts the swap limit
+        if swap is not None:
+            if limit is None:  # update of the swap alone: against the limit the cgroup has
+                current = files.read_int(path("memory.max"), -1)
+                limit = -1 if current is None else current
+            text = swap_v2(swap, limit)
+            steps.append(Write(field + "swap", path("memory.swap.max"), text, if_exists=text == "max",
+                               missing=lambda p: why_missing(p, NO_SWAP_ACCOUNTING)))
+        if m.get("limit") is not None:
+            steps.append(Write(field + "limit", path("memory.max"), "max" if m["limit"] < 0 else m["limit"],
+                               missing=why_missing))
+        if "reservation" in m:
+            value = "max" if m["reservation"] < 0 else m["reservation"]
+            steps.append(Write(field + "reservation", path("memory.low"), value, missing=why_missing))
+        return steps
+
+    def _cpu(self, c):
+        """cpu.weight, cpu.idle, cpu.max ("$QUOTA $PERIOD"), cpu.max.burst, cpuset.cpus and .mems."""
+        field, path = "linux.resources.cpu.", joiner(self.path)
+        steps = []
+        if "shares" in c:
+            steps.append(Write(field + "shares", path("cpu.weight"), shares_to_weight(c["shares"]),
+                               missing=why_missing))
+        if "idle" in c:
+            steps.append(Write(field + "idle", path("cpu.idle"), c["idle"], if_exists=c["idle"] == 0,
+                               missing=lambda p: why_missing(p, "cpu.idle needs Linux 5.15")))
+        current = None
+        if "period" in c and "quota" not in c:
+            current = files.read(path("cpu.max")) if os.path.exists(path("cpu.max")) else None
+        line = cpu_max(c.get("quota"), c.get("period"), current)
+        if "burst" in c:
+            steps.append(Write(field + "burst", path("cpu.max.burst"), c["burst"], retry=line is not None,
+                               if_exists=c["burst"] == 0,
+                               missing=lambda p: why_missing(p, "cpu.max.burst needs Linux 5.14")))
+        if line is not None:
+            name = field + ("quota" if "quota" in c else "period")
+            steps.append(Write(name, path("cpu.max"), line, missing=why_missing,
+                               hint={errno.EINVAL: "a quota must be at least 1000 and the period "
+                                                   "between 1000 and 1000000 microseconds"}))
+        for key in ("cpus", "mems"):
+            if key in c:
+                hint = {errno.EINVAL: f"not a subset of the parent's cpuset.{key}.effective",
+                        errno.ERANGE: "no such CPU or memory node on this machine"}
+                steps.append(Write(field + key, path("cpuset." + key), c[key], missing=why_missing,
+                                   hint=hint))
+        return steps
+
+    def _io(self, b):
+        """io.bfq.weight (BFQ) or io.weight (converted), and io.max for the throttles."""
+        field, path = "linux.resources.blockIO.", joiner(self.path)
+        bfq = os.path.exists(path("io.bfq.weight"))
+        weights = "nor io.bfq.weight: I/O weights need the BFQ I/O scheduler or the io.cost model"
+        no_device = {errno.ENODEV: "no such block device", errno.EINVAL: "not a block device, or a bad value",
+                     errno.EOPNOTSUPP: "the device does not use the BFQ I/O scheduler"}
+        steps = []
+        if "weight" in b:
+            value = b["weight"] if bfq else blkio_to_io_weight(b["weight"])
+            steps.append(Write(field + "weight", path("io.bfq.weight" if bfq else "io.weight"), value,
+                               missing=lambda p: why_missing(p, weights)))
+        for major, minor, weight, _ in b.get("weightDevice", ()):
+            value = weight if bfq else blkio_to_io_weight(weight)
+            steps.append(Write(field + "weightDevice", path("io.bfq.weight" if bfq else "io.weight"),
+                               f"{device_key(major, minor)} {value}", hint=no_device,
+                               missing=lambda p: why_missing(p, weights)))
+        for name, (_, key) in THROTTLES.items():
+            for major, minor, rate in b.get(name, ()):
+                # v1 removes a throttle with 0; io.max refuses 0 (ERANGE) and says "max"
+                steps.append(Write(field + name, path("io.max"), f"{device_key(major, minor)} {key}="
+                                   f"{rate or 'max'}", missing=why_missing, hint=no_device))
+        return steps
 
     # -- pause and resume -------------------------------------------------------------
 
@@ -153,11 +259,12 @@ class Manager:
     # -- statistics -------------------------------------------------------------------
 
     def stats(self):
-        """What ``runc events --stats`` reports, read from the v2 files."""
+        """What ``runc events --stats`` reports (see ``stats.py``), read from the v2 files."""
+        result = stats.empty()
         if not os.path.isdir(self.path):
-            return {}
-        result = {}
-        cpu = files.read_keyed(self._file("cpu.stat"))
+            return result
+        path = joiner(self.path)
+        cpu = files.read_keyed(path("cpu.stat"))
         if cpu:
             result["cpu"] = {
                 "usage": {"total": cpu.get("usage_usec", 0) * 1000, "user": cpu.get("user_usec", 0) * 1000,
@@ -165,27 +272,103 @@ class Manager:
                 "throttling": {"periods": cpu.get("nr_periods", 0),
                                "throttledPeriods": cpu.get("nr_throttled", 0),
                                "throttledTime": cpu.get("throttled_usec", 0) * 1000}}
-        usage = files.read_int(self._file("memory.current"))
+        usage = files.read_int(path("memory.current"))
         if usage is not None:
-            raw = files.read_keyed(self._file("memory.stat"))
-            entry = {"usage": usage, "limit": _unlimited(files.read_int(self._file("memory.max")))}
-            peak = files.read_int(self._file("memory.peak"))
-            if peak is not None:
-                entry["max"] = peak
-            swap = files.read_int(self._file("memory.swap.current"))
-            result["memory"] = {"cache": raw.get("file", 0), "usage": entry, "raw": raw}
+            raw = files.read_keyed(path("memory.stat"))
+            events = stats.read_text(path("memory.events"))
+            memory = {"usage": usage, "limit": _unlimited(files.read_int(path("memory.max"))),
+                      "max": files.read_int(path("memory.peak"), 0),  # Linux 5.19
+                      "failcnt": stats.keyed_value(events, "max") or 0}  # times the limit was hit
+            result["memory"].update(cache=raw.get("file", 0), usage=memory, raw=raw)
+            swap = files.read_int(path("memory.swap.current"))
             if swap is not None:
-                result["memory"]["swap"] = {
-                    "usage": swap, "limit": _unlimited(files.read_int(self._file("memory.swap.max")))}
-        current = files.read_int(self._file("pids.current"))
+                # as runc: v1's shape, memory+swap together
+                limit = _unlimited(files.read_int(path("memory.swap.max")))
+                if limit != stats.UNLIMITED and memory["limit"] != stats.UNLIMITED:
+                    limit += memory["limit"]
+                else:
+                    limit = stats.UNLIMITED
+                result["memory"]["swap"] = {"usage": swap + usage, "limit": limit, "max": 0,
+                                            "failcnt": stats.keyed_value(stats.read_text(
+                                                path("memory.swap.events")), "max") or 0}
+        current = files.read_int(path("pids.current"))
         if current is not None:
-            result["pids"] = {"current": current, "limit": files.read_int(self._file("pids.max")) or 0}
+            result["pids"] = {"current": current, "limit": files.read_int(path("pids.max")) or 0}
+        result["blkio"] = stats.parse_io_stat(stats.read_text(path("io.stat")))
+        result["hugetlb"] = hugetlb_stats(self.path)
         return result
+
+    def oom_count(self):
+        """How many processes the OOM killer has killed in the container (``memory.events``'
+        ``oom_kill``); ``None`` when the memory controller is not enabled here."""
+        return stats.keyed_value(stats.read_text(self._file("memory.events")), "oom_kill")
+
+
+def hugetlb_stats(directory):
+    """``{"2MB": {"usage", "max", "failcnt"}}`` from a cgroup2 directory's hugetlb files."""
+    result = {}
+    for size in stats.hugepage_sizes(directory):
+        path = joiner(directory)
+        events = stats.read_text(path(f"hugetlb.{size}.events"))
+        result[size] = {"usage": files.read_int(path(f"hugetlb.{size}.current"), 0),
+                        "max": 0,  # cgroup v2 keeps no peak
+                        "failcnt": stats.keyed_value(events, "max") or 0}
+    return result
 
 
 def _unlimited(value):
     """runc reports "max" as the largest uint64."""
-    return 2**64 - 1 if value is None else value
+    return stats.UNLIMITED if value is None else value
+
+
+def why_missing(path, reason=None):
+    """Why a cgroup v2 file is not there: its controller is not enabled for this cgroup, or
+    ``reason`` (what the kernel lacks)."""
+    directory, name = os.path.split(path)
+    controller = name.split(".")[0]
+    available = stats.read_text(os.path.join(directory, "cgroup.controllers")).split()
+    if controller != "cgroup" and controller not in available:
+        parent = os.path.dirname(directory)
+        return (f"the {controller} controller is not enabled for this cgroup: "
+                f"{parent}/cgroup.subtree_control does not list it")
+    return reason or f"this kernel has no {name}"
+
+
+def enable_controller(directory, controller, field):
+    """Make ``controller`` usable in ``directory`` (a hybrid machine's cgroup2 tree): enable
+    it in ``cgroup.subtree_control`` of each level between the top of the tree and it.
+
+    On a hybrid machine the v1 driver calls this for ``hugetlb`` alone, and
+    only when a spec asks for huge page limits. The *top* of the tree is
+    left as it is: enabling a controller there is a setting for the whole
+    host (systemd's hybrid layout enables none), so if it is not enabled
+    there, this is an error that says how to do it. The levels below are
+    the container's parents (``/default`` for ``/default/web``). A level that
+    holds processes of its own cannot hand controllers down (``EBUSY``).
+    """
+    levels, current = [], os.path.dirname(directory)
+    while files.exists(os.path.join(current, "cgroup.controllers")):
+        levels.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for i, level in enumerate(reversed(levels)):
+        control = os.path.join(level, "cgroup.subtree_control")
+        if controller in files.read(control).split():
+            continue
+        if controller not in files.read(os.path.join(level, "cgroup.controllers")).split():
+            raise CartonError(f"cannot set {field}: the {controller} controller is not available in {level} "
+                              f"(not in its cgroup.controllers)")
+        if i == 0:
+            raise CartonError(f"cannot set {field}: the {controller} controller is not enabled at the top of "
+                              f"the cgroup2 tree, a setting for the whole machine that Carton leaves to its "
+                              f"administrator (echo +{controller} > {control})")
+        try:
+            files.write(control, "+" + controller, hint={
+                errno.EBUSY: "that cgroup holds processes, so it cannot hand controllers down"})
+        except CartonError as e:
+            raise CartonError(f"cannot set {field}: {e}") from None
 
 
 def _mount_point(path):

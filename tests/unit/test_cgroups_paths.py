@@ -246,28 +246,26 @@ def test_resources_device_rules_always_start_from_deny_all():
 def test_resources_none_still_confines_devices():
     plan = resources.check(None)
     assert plan.devices[0] == resources.DENY_ALL and (True, "c 1:3 rwm") in plan.devices
-    assert (plan.pids, plan.memory, plan.spec_devices) == (None, None, False)
+    assert (plan.pids, plan.memory, plan.spec_devices) == (None, {}, False)
 
 
 def test_resources_limits():
     plan = resources.check({"pids": {"limit": 100}, "memory": {"limit": 1 << 30}})
-    assert (plan.pids, plan.memory) == (100, 1 << 30)
+    assert (plan.pids, plan.memory) == (100, {"limit": 1 << 30})
     plan = resources.check({"pids": {"limit": -1}, "memory": {"limit": 0}})
-    assert (plan.pids, plan.memory) == (-1, None)
+    assert (plan.pids, plan.memory) == (-1, {})
 
 
 def test_resources_zero_values_from_docker_are_not_settings():
     plan = resources.check({"cpu": {"shares": 0, "cpus": ""}, "blockIO": {}, "hugepageLimits": [],
                             "memory": {"disableOOMKiller": False, "swap": 0}})
-    assert plan.memory is None
+    assert (plan.memory, plan.cpu, plan.blkio, plan.hugepages) == ({}, {}, {}, [])
 
 
 @pytest.mark.parametrize("given, field", [
-    ({"cpu": {"shares": 512}}, "linux.resources.cpu.shares"),
-    ({"memory": {"limit": 10, "swap": 20}}, "linux.resources.memory.swap"),
-    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 1}]}, "linux.resources.hugepageLimits"),
-    ({"unified": {"memory.high": "1G"}}, "linux.resources.unified.memory.high"),
+    ({"rdma": {"mlx5_1": {"hcaHandles": 3}}}, "linux.resources.rdma.mlx5_1.hcaHandles"),
     ({"pids": {"limit": 5, "other": 1}}, "linux.resources.pids.other"),
+    ({"future": {"knob": "x"}}, "linux.resources.future.knob"),
 ])
 def test_resources_not_supported_yet_names_the_field(given, field):
     with pytest.raises(CartonError) as e:
