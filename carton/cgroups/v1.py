@@ -55,6 +55,7 @@ class Manager:
 
     def __init__(self, paths):
         self.paths = dict(paths)
+        self.uses_unified = False  # whether processes join the hybrid cgroup2 tree (join_self)
 
     def __repr__(self):
         return f"cgroups.v1.Manager({self.paths!r})"
@@ -90,6 +91,27 @@ class Manager:
             files.write(procs, pid, hint={errno.ENOSPC: "cpuset.cpus or cpuset.mems is empty",
                                           errno.ESRCH: "the process has exited"})
 
+    def join_self(self):
+        """Move the calling process, which must have a single thread, into the cgroup.
+
+        Faster than ``add(os.getpid())`` by 10-20 ms: a write to ``cgroup.procs``
+        moves a whole thread group and takes a global lock whose writer waits
+        for an RCU grace period, while writing "0" (the caller) to ``tasks``
+        moves one thread and skips that lock. With one thread, one thread is
+        the whole process, and its children are born in the cgroup.
+
+        In the hybrid layout the cgroup2 tree holds only hugetlb, and joining
+        it (``cgroup.procs`` is all it has) would pay the grace period after
+        all: we join it only when the config limits huge pages.
+        """
+        for controller, directory in dict(self.paths).items():
+            if controller == "unified":
+                if self.uses_unified:
+                    files.write(os.path.join(directory, "cgroup.procs"), 0)
+                continue
+            files.write(os.path.join(directory, "tasks"), 0, hint={
+                errno.ENOSPC: "cpuset.cpus or cpuset.mems is empty"})
+
     def destroy(self):
         """Remove the container's directories, and cgroups made below them, deepest first.
 
@@ -114,6 +136,7 @@ class Manager:
         container, which passes ``devices=False`` (its rules stay).
         """
         plan = check(resources, version=1)
+        self.uses_unified = bool(plan.hugepages)  # see join_self
         steps = []
         if devices:
             directory = self._dir("devices", "linux.resources.devices")

@@ -88,6 +88,10 @@ class Manager:
             errno.EBUSY: "it hands controllers down in cgroup.subtree_control, so it cannot hold processes",
             errno.EOPNOTSUPP: "it is a threaded cgroup", errno.ESRCH: "the process has exited"})
 
+    def join_self(self):
+        """Move the calling process into the cgroup (writes "0", the caller, to cgroup.procs)."""
+        self.add(0)
+
     def destroy(self):
         """Remove the directory and any cgroups below it (see ``v1.Manager.destroy``)."""
         files.remove_tree(self.path, time.monotonic() + REMOVE_TIMEOUT)

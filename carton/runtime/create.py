@@ -254,7 +254,7 @@ def _helper_main(spec, cgroup, channel, fifo, opts, record):
         process.set_dumpable(False)
         explain.step("join the container's cgroup",
                      "before unsharing the cgroup namespace, whose root is the cgroup we are in")
-        cgroup.add(os.getpid())
+        cgroup.join_self()
         _enter_namespaces(spec)
         explain.step("fork the container's init",
                      "the first child after unshare(CLONE_NEWPID) is PID 1 of the new namespace")

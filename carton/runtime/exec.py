@@ -100,7 +100,7 @@ def _helper_main(spec, cgroup, targets, channel, opts):
         proc.set_dumpable(False)  # see create.py: no container process may reach into us
         init.preload(spec)  # before setns(mnt): then our files are out of reach
         if cgroup is not None:
-            cgroup.add(os.getpid())
+            cgroup.join_self()
         for kind, fd in targets:
             explain.step(f"join the container's {kind} namespace", "setns(2) into the init's")
             ns.setns(fd, ns.BY_NAME[kind])
