@@ -146,20 +146,26 @@ def setup_steps(spec):
                       "command is reported now, not as a failed execve later",
                       _find_command))
     if spec.process.terminal:
-        steps.append(Step("open a terminal in the container's /dev/pts",
-                          "-t: the master side goes to Carton, the slave becomes stdio",
-                          _open_console))
+        steps += terminal_steps()
     return steps
+
+
+def terminal_steps():
+    return [
+        Step("open a terminal in the container's /dev/pts",
+             "-t: the master side goes to Carton (or the console socket), the slave "
+             "becomes stdio", _open_console),
+        Step("make the terminal our stdio and controlling terminal",
+             "now, not at start: the caller's stdio must be let go (containerd waits for "
+             "it to close), and the shell gets job control: Ctrl-C, Ctrl-Z, fg, bg",
+             _attach_console),
+    ]
 
 
 def start_steps(spec):
     """The steps between ``start`` and execve: becoming the user and running the command."""
     user = spec.process.user
     steps = []
-    if spec.process.terminal:
-        steps.append(Step("make the terminal our stdio and controlling terminal",
-                          "so the shell gets job control: Ctrl-C, Ctrl-Z, fg, bg",
-                          _attach_console))
     process = spec.process
     caps = process.capabilities
     if process.rlimits:
@@ -283,9 +289,7 @@ def exec_main(spec, channel, preserve_fds=0):
              Step(f"find {spec.process.args[0]} in the container",
                   "with the process's own $PATH, inside the container's root", _find_command)]
     if spec.process.terminal:
-        steps.append(Step("open a terminal in the container's /dev/pts",
-                          "-t: the master side goes to Carton, the slave becomes stdio",
-                          _open_console))
+        steps += terminal_steps()
     try:
         run_steps(steps, ctx)
         channel.send("ready", fds=[ctx.console[0]] if ctx.console else (),
