@@ -27,6 +27,17 @@ def bind_root(root_path):
     m.mount(root_path, root_path, None, m.MS_BIND | m.MS_REC)
 
 
+def mount_point_of(path):
+    """The mount point of the mount that holds ``path`` (the longest match in mountinfo)."""
+    best = "/"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4]
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+    return best
+
+
 def mount_entry(root_fd, mnt):
     """Mount one spec ``Mount`` inside the root opened as ``root_fd``."""
     opts = mount_options.parse(mnt.options)

@@ -121,6 +121,11 @@ def setup_steps(spec):
         steps.append(Step("make /proc/sys and friends read-only",
                           "they are the host kernel's settings, shared by every container",
                           lambda ctx: [protect.make_readonly(p) for p in linux.readonly_paths]))
+    if linux.rootfs_propagation and "private" not in linux.rootfs_propagation:
+        steps.append(Step(f"make the root {linux.rootfs_propagation}",
+                          "rootfsPropagation, given to the container's own root only now: on "
+                          "the old '/' a shared mount would have reached the host, and the "
+                          "masks above need bindable mounts", _root_propagation))
     if spec.hostname is not None and linux.namespace("uts"):
         steps.append(Step(f"set the hostname to {spec.hostname}",
                           "this UTS namespace has a hostname of its own",
@@ -364,6 +369,12 @@ def _new_session(ctx):
 def _make_private(ctx):
     propagation = mount_options.PROPAGATION[ctx.spec.linux.rootfs_propagation or "rprivate"]
     m.mount(None, "/", None, propagation)
+    # pivot_root(2) refuses a new root whose parent mount is shared, and an
+    # unbindable mount cannot be bound at all. So with any propagation but
+    # private, make just the mount holding the rootfs private (in our namespace
+    # only); the propagation asked for goes to the new root after pivot_root.
+    if not propagation & m.MS_PRIVATE:
+        m.mount(None, mounts.mount_point_of(ctx.spec.root_path), None, m.MS_PRIVATE)
 
 
 def _bind_root(ctx):
@@ -395,6 +406,10 @@ def _enter_root(ctx):
     os.close(ctx.root_fd)
     pivot.enter_root(ctx.spec.root_path)
     ctx.root_fd = None
+
+
+def _root_propagation(ctx):
+    m.mount(None, "/", None, mount_options.PROPAGATION[ctx.spec.linux.rootfs_propagation])
 
 
 def _apply_sysctl(ctx):
