@@ -38,7 +38,9 @@ def loads(text):
     start = _skip(text, 0)
     try:
         value, end = _scan(text, start)
-    except StopIteration:
+    except (StopIteration, SystemError, ValueError):
+        # StopIteration: nothing parsable at all. SystemError: the C scanner wanted to
+        # raise json.JSONDecodeError, which exists only once ``json`` is imported.
         return _stdlib_error(text)
     if _skip(text, end) != len(text):
         return _stdlib_error(text)

@@ -233,7 +233,8 @@ class Carton:
                         state = json.load(f)
                 except (OSError, ValueError):
                     continue
-                if state.get("status") == "running":
+                started = not os.path.exists(os.path.join(self.root, entry, "exec.fifo"))
+                if state.get("pid") and state.get("status") != "creating" and started:
                     return state["pid"]
             time.sleep(0.02)
         raise AssertionError("no running container appeared")

@@ -70,8 +70,8 @@ def main(argv=None):
         runc_style = _is_runc_verb(rest)
         return _dispatch(values, rest)
     except CartonError as e:
-        # runc's verbs fail with 1; the friendly ones with docker's codes.
-        code = 1 if runc_style and e.exit_code == EXIT_CARTON else e.exit_code
+        # runc's verbs fail with 1, whatever failed; the friendly ones with docker's codes.
+        code = 1 if runc_style else e.exit_code
         _error(str(e))
         return code
     except KeyboardInterrupt:

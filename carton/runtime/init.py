@@ -105,7 +105,7 @@ def setup_steps(spec):
     if spec.hooks.get("createContainer"):
         steps.append(Step("run the createContainer hooks",
                           "in the container's namespaces, before pivot_root",
-                          lambda ctx: _run_hooks(ctx, "createContainer", "created")))
+                          lambda ctx: _run_hooks(ctx, "createContainer", "creating")))
     steps.append(Step(f"pivot_root into {spec.root_path}",
                       "the rootfs becomes '/', and the host's root is unmounted from view",
                       _enter_root))
@@ -256,7 +256,9 @@ def preload(spec):
 def main(spec, channel, fifo, preserve_fds=0, hook_state=None):
     """The whole life of the init, run in the forked child; never returns."""
     ctx = InitContext(spec, channel, fifo, preserve_fds)
-    ctx.hook_state = hook_state or {}
+    ctx.hook_state = dict(hook_state or {})
+    # Our PID as the host sees it, for hooks: /proc is still the host's here.
+    ctx.hook_state["pid"] = int(os.readlink("/proc/self"))
     _reset_signals()
     try:
         preload(spec)
@@ -270,7 +272,7 @@ def main(spec, channel, fifo, preserve_fds=0, hook_state=None):
         if spec.hooks.get("startContainer"):
             run_steps([Step("run the startContainer hooks", "inside the container, just "
                             "before the user's program",
-                            lambda ctx: _run_hooks(ctx, "startContainer", "running"))], ctx)
+                            lambda ctx: _run_hooks(ctx, "startContainer", "created"))], ctx)
         run_steps(start_steps(spec), ctx)
     except StepFailed as failed:
         code, message = _describe(failed)
@@ -317,10 +319,13 @@ def _wait_for_start(ctx):
     pivot_root; the O_PATH fd taken before reopens it through /proc/self/fd.
     If ``start`` never comes, ``delete`` kills us here.
     """
+    global _fifo_writer
     fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     os.close(ctx.fifo_fd)
     os.write(fd, b"0")
-    os.close(fd)
+    # Kept open, and close-on-exec: `start` reads on until end-of-file, which comes
+    # with our execve (then poststart hooks may run), or an "E" and why we failed.
+    _fifo_writer = fd
 
 
 # -- the steps --------------------------------------------------------------------
@@ -333,9 +338,7 @@ def _open_fifo(ctx):
 
 def _runtime_hooks(ctx):
     """Ask carton, in the host's namespaces, to run prestart/createRuntime hooks; wait for it."""
-    host_pid = int(os.readlink("/proc/self"))  # /proc is still the host's here
-    ctx.hook_state["pid"] = host_pid
-    ctx.channel.send("hooks", pid=host_pid)
+    ctx.channel.send("hooks", pid=ctx.hook_state["pid"])
     reply = ctx.channel.recv()
     if reply is None or reply["type"] != "hooks-done":
         os._exit(EXIT_CARTON)  # carton failed the hooks and will report it
@@ -370,10 +373,10 @@ def _make_private(ctx):
     propagation = mount_options.PROPAGATION[ctx.spec.linux.rootfs_propagation or "rprivate"]
     m.mount(None, "/", None, propagation)
     # pivot_root(2) refuses a new root whose parent mount is shared, and an
-    # unbindable mount cannot be bound at all. So with any propagation but
-    # private, make just the mount holding the rootfs private (in our namespace
+    # unbindable mount cannot be bound at all. So unless everything is private
+    # already, make just the mount holding the rootfs private (in our namespace
     # only); the propagation asked for goes to the new root after pivot_root.
-    if not propagation & m.MS_PRIVATE:
+    if propagation != m.MS_PRIVATE | m.MS_REC:
         m.mount(None, mounts.mount_point_of(ctx.spec.root_path), None, m.MS_PRIVATE)
 
 
@@ -541,13 +544,25 @@ def _env_dict(env):
     return result
 
 
+_fifo_writer = None  # the exec FIFO, once `start` has opened it
+
+
 def _report_and_exit(channel, code, message):
-    """Tell carton (if it still listens) and stderr (the container's log) why; exit ``code``."""
+    """Tell whoever listens why we fail, then exit ``code``.
+
+    After ``start`` that is the reader of the exec FIFO; before, carton on the
+    channel; if neither is there any more, stderr (the container's log).
+    """
     try:
+        if _fifo_writer is not None:
+            os.write(_fifo_writer, f"E{code} {message}".encode())
+            return
         try:
             channel.send("error", message=message, code=code)
-        except OSError:  # carton create has exited: only the log will tell
+        except OSError:
             os.write(2, f"carton: {message}\n".encode())
+    except OSError:
+        pass
     finally:
         os._exit(code)
 

@@ -11,7 +11,6 @@ import _signal as signal  # the C module: signal.py builds enums, ~2 ms to impor
 import os
 
 from .. import explain
-from ..errors import EXIT_CARTON, CartonError
 from . import attach, init
 from .create import create, kill_and_wait
 from .delete import remove
@@ -36,16 +35,11 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
         signal.pthread_sigmask(signal.SIG_UNBLOCK, attach.FORWARDED)
     reaped = False
     try:
+        if container.channel is not None:
+            container.channel.close()  # from here the exec FIFO says how the start went
         release(container.state, container.record)
         if detach:
             return 0
-        # The init's end of the channel closes when it execs: end-of-file means
-        # the command runs; a message means it could not be started, and why.
-        msg = container.channel.recv()
-        container.channel.close()
-        if msg is not None:
-            raise CartonError(msg.get("message", "the container's init failed"),
-                              msg.get("code", EXIT_CARTON))
         if explain.enabled():  # the init narrated its last steps: count them, as they are data
             explain.continue_from(explain.steps_so_far() + init.start_step_count(spec))
         if container.console is not None:

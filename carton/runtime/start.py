@@ -5,9 +5,9 @@ here lets it through. It writes one byte, which we read to know it got
 past; then the FIFO is removed, and from then on the container is running.
 """
 
-import errno
 import os
 import select
+import time
 
 from .. import explain
 from ..errors import CartonError
@@ -34,35 +34,49 @@ def start(root, container_id):
 
 
 def release(sd, record):
-    """Open the exec FIFO for reading and read the init's byte: the init goes on to exec."""
+    """Open the exec FIFO, and read until the init has exec'd the command (or said why not).
+
+    Opening the FIFO releases the init, which writes "0" and goes on; its end
+    is close-on-exec, so end-of-file means the command now runs. If a step
+    after start fails (a startContainer hook, execve itself), the init writes
+    "E<code> <why>" first.
+    """
     explain.step("start the container", "open the exec FIFO: the init, blocked writing to "
                  "it, goes on to exec the command")
     fifo = sd.file("exec.fifo")
     explain.call("open", fifo, explain.Raw("O_RDONLY|O_NONBLOCK"))
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    data = b""
     try:
         # Non-blocking, and checking on the init between polls: if it died
         # before writing, a blocking read would wait for ever.
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         while True:
+            chunk = None
             if poller.poll(100):
                 try:
-                    data = os.read(fd, 1)
-                except OSError as e:
-                    if e.errno == errno.EAGAIN:
-                        continue
-                    raise
+                    chunk = os.read(fd, 4096)
+                except BlockingIOError:
+                    pass
+            if chunk:
+                data += chunk
+                continue
+            if chunk == b"" and data:
+                break  # the init's end closed after its "0": it exec'd, or failed and said so
+            if not pid_alive(record.get("pid"), record.get("start_time")):
                 if data:
                     break
-            if not pid_alive(record.get("pid"), record.get("start_time")):
                 raise CartonError(f"cannot start container {record['id']}: its init has exited",
                                   1)
+            if chunk == b"":
+                time.sleep(0.0005)  # no writer yet (the init is between open and write)
     finally:
         os.close(fd)
     os.unlink(fifo)
-    record["status"] = "running"
-    sd.save(record)
+    if data[1:2] == b"E":
+        code, _, message = data[2:].decode(errors="replace").partition(" ")
+        raise CartonError(message, int(code) if code.isdigit() else 1)
 
 
 def _warn(message):
