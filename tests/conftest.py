@@ -6,16 +6,19 @@ container state that was not there at the start is there at the end.
 """
 
 import os
-import shutil
 import subprocess
-import sys
 
 import pytest
+from carton_testlib import (  # noqa: F401  (other test files use CARTON and have)
+    CARTON,
+    descendants,
+    have,
+    leaks,
+    leftover_state,
+    snapshot,
+)
 
 from carton.rootfs import busybox
-
-CARTON = os.path.join(os.path.dirname(sys.executable), "carton")
-HERE = os.path.dirname(__file__)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -25,97 +28,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "unit" not in item.nodeid.split(os.sep)[1:2] and "/unit/" not in item.nodeid:
             item.add_marker(skip)
-
-
-# -- the leak check -----------------------------------------------------------------
-
-
-def _mount_points():
-    with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f}
-
-
-def _cgroups():
-    found = set()
-    for top, dirs, _ in os.walk("/sys/fs/cgroup"):
-        depth = top.count("/") - "/sys/fs/cgroup".count("/")
-        if depth >= 4:
-            dirs[:] = []
-        for d in dirs:
-            if "carton" in d:
-                found.add(os.path.join(top, d))
-    return found
-
-
-def _links():
-    return set(os.listdir("/sys/class/net"))
-
-
-def _pid_namespace(pid):
-    try:
-        return os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:
-        return None
-
-
-def _ppid(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _foreign_processes():
-    """Orphaned processes in PID namespaces other than ours: containers whose runtime is gone.
-
-    Only orphans (parent PID 1) and our own descendants count, so containers
-    that another program on the machine is running do not look like our leaks.
-    """
-    own = _pid_namespace("self")
-    mine = set(descendants(os.getpid()))
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            ns = _pid_namespace(entry)
-            if ns and ns != own and (int(entry) in mine or _ppid(entry) == 1):
-                found.add((int(entry), ns))
-    return found
-
-
-def descendants(pid):
-    """PIDs of live (non-zombie) descendants of ``pid``."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    result, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            result.append(child)
-            todo.append(child)
-    return result
-
-
-def snapshot():
-    return {"mounts": _mount_points(), "cgroups": _cgroups(), "links": _links(),
-            "processes": _foreign_processes()}
-
-
-def leaks(before, after):
-    found = {}
-    for key in before:
-        new = after[key] - before[key]
-        if new:
-            found[key] = sorted(new)
-    return found
 
 
 def _become_subreaper():
@@ -155,17 +67,6 @@ def no_leaks(state_root):
     if child_processes:
         problems["child processes"] = child_processes
     assert not problems, f"the test session left these behind: {problems}"
-
-
-def leftover_state(root):
-    """Container state left in ``root``: any entry but an empty ``.names`` directory."""
-    if not os.path.isdir(root):
-        return []
-    left = [e for e in os.listdir(root) if e != ".names"]
-    names = os.path.join(root, ".names")
-    if os.path.isdir(names):
-        left += [f".names/{n}" for n in os.listdir(names)]
-    return left
 
 
 @pytest.fixture(autouse=True)
@@ -245,5 +146,3 @@ def carton(state_root):
     return Carton(state_root)
 
 
-def have(program):
-    return shutil.which(program) is not None

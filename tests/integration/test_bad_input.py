@@ -9,7 +9,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import CARTON, have, leaks, snapshot
+from carton_testlib import CARTON, have, leaks, snapshot
 
 
 def expect_error(result, code, *words):

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CARTON
+from carton_testlib import CARTON
 
 
 def sh(carton, rootfs, script, *options, **kwargs):
