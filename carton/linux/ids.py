@@ -31,3 +31,20 @@ def setresuid(uid):
     """
     explain.call("setresuid", uid, uid, uid)
     os.setresuid(uid, uid, uid)
+
+
+def write_id_map(pid, kind, mappings):
+    """Write a user namespace's ``uid_map`` or ``gid_map``. See user_namespaces(7).
+
+    Why: a new user namespace starts with no IDs mapped; each line maps a
+    range of IDs inside it onto IDs outside: ``containerID hostID size``.
+    Root outside may write any mapping, once, from outside the namespace.
+    """
+    path = f"/proc/{pid}/{kind}_map"
+    text = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
+    explain.call("write", path, text.strip().replace("\n", "; "))
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)

@@ -29,8 +29,22 @@ def host_hierarchies(mountinfo="/proc/self/mountinfo"):
     return v1, v2
 
 
-def mount_cgroup(root_fd, destination, flags):
-    """Mount the container's cgroup view at ``destination`` (inside the root)."""
+def _host_dirs(cgroup_paths):
+    """{hierarchy directory name: the container's directory in it} from the manager's paths."""
+    result = {}
+    for directory in cgroup_paths.values():
+        parts = directory.split("/")
+        if len(parts) > 4 and directory.startswith("/sys/fs/cgroup/"):
+            result.setdefault(parts[4], directory)
+    return result
+
+
+def mount_cgroup(root_fd, destination, flags, cgroup_paths=None):
+    """Mount the container's cgroup view at ``destination`` (inside the root).
+
+    In a user namespace the kernel refuses to mount a v1 hierarchy; then the
+    container's own directory of each is bound instead (``cgroup_paths``).
+    """
     v1, v2 = host_hierarchies()
     target = make_dirs_in_root(root_fd, destination)
     try:
@@ -40,10 +54,16 @@ def mount_cgroup(root_fd, destination, flags):
         m.mount("tmpfs", fd_path(target), "tmpfs", flags & ~m.MS_RDONLY, "mode=755")
     finally:
         os.close(target)
+    host_dirs = _host_dirs(cgroup_paths or {})
     for name, data in v1:
         sub = make_dirs_in_root(root_fd, f"{destination}/{name}")
         try:
-            m.mount("cgroup", fd_path(sub), "cgroup", flags, data)
+            try:
+                m.mount("cgroup", fd_path(sub), "cgroup", flags, data)
+            except PermissionError:
+                if name not in host_dirs:
+                    raise
+                m.mount(host_dirs[name], fd_path(sub), None, m.MS_BIND | m.MS_REC)
         finally:
             os.close(sub)
     if v2:

@@ -35,11 +35,28 @@ def make_default_devices(root_fd):
                 explain.call("mknod", f"/dev/{name}", explain.Raw("S_IFCHR|0666"),
                              explain.Raw(f"makedev({major}, {minor})"))
                 _replace(name, dev)
-                os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev)
+                try:
+                    os.mknod(name, stat.S_IFCHR | 0o666, os.makedev(major, minor), dir_fd=dev)
+                except PermissionError:
+                    _bind_host_device(name, dev)
         finally:
             os.umask(old_umask)
     finally:
         os.close(dev)
+
+
+def _bind_host_device(name, dev_fd):
+    """mknod(2) is refused in a user namespace: bind the host's node onto an empty file instead."""
+    from ..linux import mount as m
+    from .paths import fd_path
+
+    fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666, dir_fd=dev_fd)
+    os.close(fd)
+    target = os.open(name, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=dev_fd)
+    try:
+        m.mount(f"/dev/{name}", fd_path(target), None, m.MS_BIND)
+    finally:
+        os.close(target)
 
 
 def make_default_links(root_fd):

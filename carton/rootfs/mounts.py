@@ -12,9 +12,27 @@ from ..linux import mount as m
 from . import options as mount_options
 from .paths import fd_path, make_mountpoint, open_in_root
 
-# Flags a bind mount inherits from where it came from and that we keep when
-# remounting it: clearing them could only make the container less safe.
-_KEEP_ON_REMOUNT = m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC
+# statvfs(3) flag bits, as <sys/statvfs.h> numbers them (only some match MS_*).
+_ST_NOSUID, _ST_NODEV, _ST_NOEXEC = 2, 4, 8
+_ST_NOATIME, _ST_NODIRATIME, _ST_RELATIME = 1024, 2048, 4096
+
+
+def kept_flags(path):
+    """The flags a remount of ``path`` must keep: nosuid, nodev, noexec and the atime mode.
+
+    Clearing nosuid, nodev or noexec could only make the container less safe;
+    and inside a user namespace the kernel *refuses* a remount that would
+    clear them or change the atime mode of a mount inherited from the host
+    (they are "locked"), so we always carry them over.
+    """
+    f = os.statvfs(path).f_flag
+    flags = 0
+    for st, ms in ((_ST_NOSUID, m.MS_NOSUID), (_ST_NODEV, m.MS_NODEV), (_ST_NOEXEC, m.MS_NOEXEC),
+                   (_ST_NOATIME, m.MS_NOATIME), (_ST_NODIRATIME, m.MS_NODIRATIME),
+                   (_ST_RELATIME, m.MS_RELATIME)):
+        if f & st:
+            flags |= ms
+    return flags
 
 
 def bind_root(root_path):
@@ -38,13 +56,13 @@ def mount_point_of(path):
     return best
 
 
-def mount_entry(root_fd, mnt):
+def mount_entry(root_fd, mnt, cgroup_paths=None):
     """Mount one spec ``Mount`` inside the root opened as ``root_fd``."""
     opts = mount_options.parse(mnt.options)
     if mnt.type in ("cgroup", "cgroup2"):
         from .cgroupfs import mount_cgroup
 
-        mount_cgroup(root_fd, mnt.destination, opts.flags & ~m.MS_REMOUNT)
+        mount_cgroup(root_fd, mnt.destination, opts.flags & ~m.MS_REMOUNT, cgroup_paths)
         return
     is_bind = opts.is_bind or mnt.type == "bind"
     if is_bind:
@@ -65,8 +83,16 @@ def mount_entry(root_fd, mnt):
                 # mount; they take effect in a second, remounting call.
                 remount(root_fd, mnt.destination, extra)
         else:
-            m.mount(mnt.source or mnt.type, fd_path(target), mnt.type,
-                    opts.flags & ~m.MS_REMOUNT, opts.data)
+            try:
+                m.mount(mnt.source or mnt.type, fd_path(target), mnt.type,
+                        opts.flags & ~m.MS_REMOUNT, opts.data)
+            except PermissionError:
+                if mnt.type != "sysfs":
+                    raise
+                # In a user namespace that does not own the network namespace the
+                # kernel refuses a new sysfs: bind the host's, as runc does.
+                m.mount("/sys", fd_path(target), None, m.MS_BIND | m.MS_REC)
+                remount(root_fd, mnt.destination, opts.flags & ~(m.MS_REMOUNT | m.MS_BIND | m.MS_REC))
     finally:
         os.close(target)
     for propagation in opts.propagation:
@@ -77,8 +103,7 @@ def remount(root_fd, path, flags):
     """Change the flags of the mount at ``path`` (inside the root) with MS_REMOUNT|MS_BIND."""
     fd = open_in_root(root_fd, path)  # reopen: the old fd is the directory *under* the mount
     try:
-        current = os.statvfs(fd_path(fd)).f_flag & _KEEP_ON_REMOUNT
-        m.mount(None, fd_path(fd), None, m.MS_REMOUNT | m.MS_BIND | flags | current)
+        m.mount(None, fd_path(fd), None, m.MS_REMOUNT | m.MS_BIND | flags | kept_flags(fd_path(fd)))
     finally:
         os.close(fd)
 

@@ -29,5 +29,6 @@ def remount_root_readonly():
     Done after every other mount, because making mount points (for /etc/hosts
     and volumes) writes to the root.
     """
-    flags = os.statvfs("/").f_flag & (m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC)
-    m.mount(None, "/", None, m.MS_REMOUNT | m.MS_BIND | m.MS_RDONLY | flags)
+    from .mounts import kept_flags
+
+    m.mount(None, "/", None, m.MS_REMOUNT | m.MS_BIND | m.MS_RDONLY | kept_flags("/"))

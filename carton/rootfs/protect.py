@@ -10,6 +10,7 @@ pivot_root, on the container's own /proc and /sys.
 import os
 
 from ..linux import mount as m
+from .mounts import kept_flags
 
 
 def mask(path):
@@ -26,5 +27,4 @@ def make_readonly(path):
     if not os.path.lexists(path):
         return
     m.mount(path, path, None, m.MS_BIND | m.MS_REC)
-    flags = os.statvfs(path).f_flag & (m.MS_NOSUID | m.MS_NODEV | m.MS_NOEXEC)
-    m.mount(None, path, None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | flags)
+    m.mount(None, path, None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY | kept_flags(path))

@@ -26,8 +26,8 @@ import time
 
 from .. import explain
 from ..errors import EXIT_CARTON, CartonError
+from ..linux import ids, process
 from ..linux import namespaces as ns
-from ..linux import process
 from . import hooks, init
 from .spawn import fork_helper
 from .state import StateDir, check_id, pid_alive, process_start_time
@@ -114,7 +114,10 @@ def create(root, container_id, spec, opts):
             if mnt.type == "bind" and mnt.source in opts.files:
                 mnt.source = state.file(mnt.source)
         fifo = state.file("exec.fifo")
-        os.mkfifo(fifo, 0o622)
+        os.mkfifo(fifo, 0o600)
+        # The init opens it for writing as the container's root: in a user namespace
+        # that is another user on the host, who must own it (runc does the same).
+        os.chown(fifo, _host_id(spec.linux.uid_mappings), _host_id(spec.linux.gid_mappings))
         explain.step("make the container's cgroup",
                      "the init is placed in it before it makes its cgroup namespace")
         cgroup.create()
@@ -159,6 +162,13 @@ def _spawn(spec, cgroup, fifo, record, opts):
     spawned = fork_helper(lambda channel: _helper_main(spec, cgroup, channel, fifo, opts, record))
 
     def runtime_hooks(msg):
+        if msg["type"] == "userns":
+            # The helper made a user namespace: only a process outside may map its IDs.
+            explain.step("write the user namespace's uid and gid maps",
+                         "from outside, as only a process there may")
+            ids.write_id_map(msg["pid"], "uid", spec.linux.uid_mappings)
+            ids.write_id_map(msg["pid"], "gid", spec.linux.gid_mappings)
+            spawned.channel.send("mapped")
         # The init asks for the runtime-namespace hooks: namespaces made, pivot_root not yet.
         if msg["type"] == "hooks":
             state = hooks.state_for(record, "creating", msg["pid"])
@@ -167,6 +177,7 @@ def _spawn(spec, cgroup, fifo, record, opts):
             spawned.channel.send("hooks-done")
 
     ready = spawned.collect(runtime_hooks)
+    explain.continue_from(explain.steps_so_far() + 1)  # the init narrates "wait for start"
     console = ready["fds"][0] if ready["fds"] else None
     return spawned.pid, console, spawned.channel
 
@@ -231,6 +242,14 @@ def claim_name(root, name, container_id):
     raise CartonError(f"cannot claim the container name {name!r}")
 
 
+def _host_id(mappings, container_id=0):
+    """The host ID that ``container_id`` maps to (itself without a user namespace)."""
+    for m in mappings:
+        if m.container_id <= container_id < m.container_id + m.size:
+            return m.host_id + container_id - m.container_id
+    return container_id
+
+
 def _write_pid_file(path, pid):
     tmp = f"{path}.carton-tmp"
     try:
@@ -255,14 +274,19 @@ def _helper_main(spec, cgroup, channel, fifo, opts, record):
         explain.step("join the container's cgroup",
                      "before unsharing the cgroup namespace, whose root is the cgroup we are in")
         cgroup.join_self()
-        _enter_namespaces(spec)
+        # The exec FIFO, opened while we are still root on the host (path only,
+        # O_PATH): the init inherits the fd, whatever its user namespace may
+        # or may not reach through the state directory's path later.
+        explain.call("open", fifo, explain.Raw("O_PATH|O_CLOEXEC"))
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        _enter_namespaces(spec, channel)
         explain.step("fork the container's init",
                      "the first child after unshare(CLONE_NEWPID) is PID 1 of the new namespace")
         explain.call("fork")
         pid = os.fork()
         if pid == 0:
-            init.main(spec, channel, fifo, opts.preserve_fds,
-                      hooks.state_for(record, "creating"))  # never returns
+            init.main(spec, channel, fifo_fd, opts.preserve_fds,
+                      hooks.state_for(record, "creating"), cgroup.paths)  # never returns
         channel.send("pid", pid=pid)
         os._exit(0)
     except BaseException as e:
@@ -273,13 +297,29 @@ def _helper_main(spec, cgroup, channel, fifo, opts, record):
             os._exit(EXIT_CARTON)
 
 
-def _enter_namespaces(spec):
+def _new_user_namespace(channel):
+    """unshare(CLONE_NEWUSER), then have carton, outside, write our uid and gid maps."""
+    explain.step("make a new user namespace",
+                 "IDs inside are mapped onto other IDs outside: root in the container need "
+                 "not be root on the host; it owns the namespaces made after it")
+    ns.unshare(ns.CLONE_NEWUSER)
+    channel.send("userns", pid=os.getpid())
+    reply = channel.recv()
+    if reply is None or reply["type"] != "mapped":
+        os._exit(EXIT_CARTON)  # carton could not write the maps, and says why
+    # Root of the new namespace from here on (its uid 0 maps to someone outside).
+    ids.setresgid(0)
+    ids.setresuid(0)
+
+
+def _enter_namespaces(spec, channel):
     """Join the namespaces the spec names by path, then unshare the new ones."""
     new = 0
     # A user namespace comes first: it owns every namespace made or joined after it.
     for namespace in sorted(spec.linux.namespaces, key=lambda n: n.type != "user"):
         if namespace.type == "user" and not namespace.path:
-            raise CartonError("user namespaces (uidMappings) are not supported by Carton yet", 1)
+            _new_user_namespace(channel)
+            continue
         flag = ns.BY_NAME[namespace.type]
         if namespace.path:
             explain.step(f"join the {namespace.type} namespace at {namespace.path}",

@@ -54,13 +54,13 @@ _TMPFS_WHY = {
 class InitContext:
     """What the steps share: the spec, the channel to the parent, and what earlier steps made."""
 
-    def __init__(self, spec, channel, fifo=None, preserve_fds=0):
+    def __init__(self, spec, channel, fifo_fd=None, preserve_fds=0):
         self.spec = spec
         self.channel = channel
-        self.fifo = fifo            # path of the exec FIFO in the state directory
-        self.fifo_fd = None         # an O_PATH fd of it, opened before pivot_root
+        self.fifo_fd = fifo_fd      # an O_PATH fd of the exec FIFO, from the helper
         self.preserve_fds = preserve_fds
         self.hook_state = {}        # id, bundle, annotations: what hooks read on stdin
+        self.cgroup_paths = {}      # the container's cgroup directories (a fallback for mounts)
         self.root_fd = None
         self.exec_path = None
         self.console = None  # (master, slave) with a terminal
@@ -81,10 +81,6 @@ def setup_steps(spec):
              "pivot_root(2) needs the new root to be a mount point of its own",
              _bind_root),
     ]
-    steps.append(Step("hold on to the exec FIFO",
-                      "opened now (O_PATH), while the host's files are in reach; after setup "
-                      "the init blocks writing to it until `start` reads",
-                      _open_fifo))
     for mnt in spec.mounts:
         steps.append(_mount_step(mnt))
     if _has_fresh_dev(spec):
@@ -253,9 +249,10 @@ def preload(spec):
         import termios  # noqa: F401
 
 
-def main(spec, channel, fifo, preserve_fds=0, hook_state=None):
+def main(spec, channel, fifo_fd, preserve_fds=0, hook_state=None, cgroup_paths=None):
     """The whole life of the init, run in the forked child; never returns."""
-    ctx = InitContext(spec, channel, fifo, preserve_fds)
+    ctx = InitContext(spec, channel, fifo_fd, preserve_fds)
+    ctx.cgroup_paths = cgroup_paths or {}
     ctx.hook_state = dict(hook_state or {})
     # Our PID as the host sees it, for hooks: /proc is still the host's here.
     ctx.hook_state["pid"] = int(os.readlink("/proc/self"))
@@ -267,7 +264,8 @@ def main(spec, channel, fifo, preserve_fds=0, hook_state=None):
                      steps=explain.steps_so_far())
         if ctx.console:
             os.close(ctx.console[0])
-        _wait_for_start(ctx)
+        run_steps([Step("wait for start", "blocked opening the exec FIFO for writing until "
+                        "`start` opens it for reading", _wait_for_start)], ctx)
         explain.continue_from(explain.steps_so_far() + 1)  # carton narrated "start"
         if spec.hooks.get("startContainer"):
             run_steps([Step("run the startContainer hooks", "inside the container, just "
@@ -329,11 +327,6 @@ def _wait_for_start(ctx):
 
 
 # -- the steps --------------------------------------------------------------------
-
-
-def _open_fifo(ctx):
-    explain.call("open", ctx.fifo, explain.Raw("O_PATH|O_CLOEXEC"))
-    ctx.fifo_fd = os.open(ctx.fifo, os.O_PATH | os.O_CLOEXEC)
 
 
 def _runtime_hooks(ctx):
@@ -398,7 +391,7 @@ def _mount_step(mnt):
     else:
         title = f"mount {mnt.type} on {mnt.destination}"
         why = _MOUNT_WHY.get(mnt.type, "asked for by the config's mounts")
-    return Step(title, why, lambda ctx: mounts.mount_entry(ctx.root_fd, mnt))
+    return Step(title, why, lambda ctx: mounts.mount_entry(ctx.root_fd, mnt, ctx.cgroup_paths))
 
 
 def _has_fresh_dev(spec):

@@ -11,6 +11,7 @@ import _signal as signal  # the C module: signal.py builds enums, ~2 ms to impor
 import os
 
 from .. import explain
+from ..errors import EXIT_CARTON, CartonError
 from . import attach, init
 from .create import create, kill_and_wait
 from .delete import remove
@@ -35,9 +36,16 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
         signal.pthread_sigmask(signal.SIG_UNBLOCK, attach.FORWARDED)
     reaped = False
     try:
+        try:
+            release(container.state, container.record)
+        except CartonError:
+            # The init died before it could use the FIFO: it said why on the channel.
+            msg = container.channel.recv() if container.channel is not None else None
+            if msg and msg.get("type") == "error":
+                raise CartonError(msg["message"], msg.get("code", EXIT_CARTON)) from None
+            raise
         if container.channel is not None:
-            container.channel.close()  # from here the exec FIFO says how the start went
-        release(container.state, container.record)
+            container.channel.close()
         if detach:
             return 0
         if explain.enabled():  # the init narrated its last steps: count them, as they are data
