@@ -480,7 +480,7 @@ def features(argv, root):
         "hooks": list(HOOK_KINDS),
         "mountOptions": sorted(list(FLAGS) + list(PROPAGATION)),
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": NAMES,
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {"enabled": False},
