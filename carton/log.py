@@ -6,10 +6,11 @@ runc's: ``{"level":"error","msg":"...","time":"2026-11-29T05:00:00Z"}``.
 Messages always go to stderr as well, which is what podman shows.
 """
 
-import json
 import os
 import sys
 import time
+
+from . import jsonc
 
 _path = None
 _format = "text"
@@ -36,7 +37,7 @@ def _emit(level, message):
         return
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if _format == "json":
-        line = json.dumps({"level": level, "msg": message, "time": now})
+        line = jsonc.dumps({"level": level, "msg": message, "time": now})
     else:
         line = f'time="{now}" level={level} msg="{message}"'
     try:

@@ -7,8 +7,19 @@ import ctypes
 
 from .. import explain
 from .libc import check, libc
+from .names import RLIMITS
 
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+_INFINITY = 0xFFFFFFFFFFFFFFFF  # RLIM_INFINITY
+
+
+class _Rlimit(ctypes.Structure):
+    """struct rlimit, with 64-bit fields as prlimit(2) takes them."""
+
+    _fields_ = [("rlim_cur", ctypes.c_uint64), ("rlim_max", ctypes.c_uint64)]
 
 
 def set_child_subreaper():
@@ -22,23 +33,6 @@ def set_child_subreaper():
     explain.call("prctl", explain.Raw("PR_SET_CHILD_SUBREAPER"), 1)
     check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
 
-
-
-PR_SET_DUMPABLE = 4
-PR_SET_NO_NEW_PRIVS = 38
-
-# <asm-generic/resource.h>: the OCI names of rlimits, and their numbers.
-RLIMITS = {
-    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
-    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
-    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
-    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
-}
-_INFINITY = 0xFFFFFFFFFFFFFFFF
-
-
-class _Rlimit(ctypes.Structure):
-    _fields_ = [("rlim_cur", ctypes.c_uint64), ("rlim_max", ctypes.c_uint64)]
 
 
 def set_no_new_privileges():
