@@ -323,7 +323,7 @@ def _linux(value):
         resources = _obj(resources, "linux.resources")
     seccomp = linux.get("seccomp")
     if seccomp is not None:
-        seccomp = _obj(seccomp, "linux.seccomp")
+        seccomp = _seccomp(_obj(seccomp, "linux.seccomp"))
 
     return Linux(namespaces=namespaces,
                  masked_paths=_abs_paths(linux.get("maskedPaths"), "linux.maskedPaths"),
@@ -450,6 +450,54 @@ def _hooks(value):
 
 
 # -- small checks, each naming its field ---------------------------------------------
+
+
+SECCOMP_ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP",
+                   "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_LOG", "SCMP_ACT_ALLOW")
+SECCOMP_OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
+                     "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")
+SECCOMP_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                 "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
+
+
+def _seccomp(sec):
+    """Check a ``linux.seccomp`` object's names now, so a bad profile fails ``create``, not ``start``.
+
+    It stays a dict: libseccomp, not the spec layer, turns it into a filter.
+    """
+    def action(value, field):
+        if value == "SCMP_ACT_NOTIFY":
+            _fail(field, "SCMP_ACT_NOTIFY (a seccomp listener) is not supported by Carton yet")
+        if value not in SECCOMP_ACTIONS:
+            _fail(field, f"{_q(str(value))} is not a seccomp action")
+
+    def optional_int(value, field, **limits):
+        if value is not None:
+            _int(value, field, **limits)
+
+    action(sec.get("defaultAction"), "linux.seccomp.defaultAction")
+    optional_int(sec.get("defaultErrnoRet"), "linux.seccomp.defaultErrnoRet", low=0)
+    _list_of_str(sec.get("architectures"), "linux.seccomp.architectures")
+    for i, flag in enumerate(_list_of_str(sec.get("flags"), "linux.seccomp.flags")):
+        if flag not in SECCOMP_FLAGS:
+            _fail(f"linux.seccomp.flags[{i}]", f"{_q(flag)} is not a seccomp flag")
+    _unsupported(sec, "listenerPath", "linux.seccomp.listenerPath")
+    for i, rule in enumerate(_list(sec.get("syscalls"), "linux.seccomp.syscalls")):
+        field = f"linux.seccomp.syscalls[{i}]"
+        rule = _obj(rule, field)
+        if not _list_of_str(rule.get("names"), f"{field}.names"):
+            _fail(f"{field}.names", "must name at least one syscall")
+        action(rule.get("action"), f"{field}.action")
+        optional_int(rule.get("errnoRet"), f"{field}.errnoRet", low=0)
+        for j, arg in enumerate(_list(rule.get("args"), f"{field}.args")):
+            afield = f"{field}.args[{j}]"
+            arg = _obj(arg, afield)
+            _int(_required(arg, "index", afield), f"{afield}.index", low=0, high=5)
+            optional_int(arg.get("value"), f"{afield}.value", low=0)
+            optional_int(arg.get("valueTwo"), f"{afield}.valueTwo", low=0)
+            if arg.get("op") not in SECCOMP_OPERATORS:
+                _fail(f"{afield}.op", f"{_q(str(arg.get('op')))} is not a seccomp operator")
+    return sec
 
 
 def _fail(field, problem):
