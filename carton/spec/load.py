@@ -182,12 +182,16 @@ def _process(value):
     if oom is not None:
         oom = _int(oom, "process.oomScoreAdj", None, -1000, 1000)
 
+    # A security profile that is not applied must not pass for one that is: refuse both,
+    # saying whether the host lacks the module or Carton does not apply it yet.
     apparmor = _str(proc.get("apparmorProfile"), "process.apparmorProfile", "")
-    if apparmor and not os.path.exists(APPARMOR_DIR):
-        _fail("process.apparmorProfile", "is set, but AppArmor is not available on this host")
+    if apparmor:
+        _fail("process.apparmorProfile", "is set, but AppArmor is not available on this host"
+              if not os.path.exists(APPARMOR_DIR) else "is set: Carton cannot apply AppArmor yet")
     selinux = _str(proc.get("selinuxLabel"), "process.selinuxLabel", "")
-    if selinux and not os.path.exists(SELINUX_DIR):
-        _fail("process.selinuxLabel", "is set, but SELinux is not available on this host")
+    if selinux:
+        _fail("process.selinuxLabel", "is set, but SELinux is not available on this host"
+              if not os.path.exists(SELINUX_DIR) else "is set: Carton cannot apply SELinux yet")
 
     caps = proc.get("capabilities")
     return Process(args, env, cwd,
@@ -316,8 +320,9 @@ def _linux(value):
         _fail("linux.rootfsPropagation", f"{_q(propagation)} must be one of "
               f"{', '.join(ROOTFS_PROPAGATION)}")
     mount_label = _str(linux.get("mountLabel"), "linux.mountLabel", "")
-    if mount_label and not os.path.exists(SELINUX_DIR):
-        _fail("linux.mountLabel", "is set, but SELinux is not available on this host")
+    if mount_label:
+        _fail("linux.mountLabel", "is set, but SELinux is not available on this host"
+              if not os.path.exists(SELINUX_DIR) else "is set: Carton cannot apply SELinux yet")
     resources = linux.get("resources")
     if resources is not None:
         resources = _obj(resources, "linux.resources")
