@@ -267,30 +267,68 @@ def _freeze(argv, root, freeze):
 EVENTS_OPTIONS = [Option("--stats", "print the container's statistics once, and exit"),
                   Option("--interval", "time between statistics (default 5s)", value=True)]
 
+OOM_POLL = 0.1  # seconds between looks at the OOM counter (and at whether the container is gone)
+
 
 def events(argv, root):
+    """runc's ``events``: a stats event every ``--interval``, an ``oom`` event whenever the OOM
+    killer takes a process of the container, one JSON object per line, until the container stops.
+
+    runc is told of OOM kills by the kernel (an eventfd on v1's ``memory.oom_control``, inotify
+    on v2's ``memory.events``); Carton reads the same counter (``oom_count()``) ten times a
+    second, which works the same way on both versions and costs one small read.
+    """
     import json
+    import time
 
     values, rest = parse(argv, EVENTS_OPTIONS, exit_code=1, interspersed=True)
     container_id = _one_id(rest, "events")
     interval = _duration(values["interval"] or "5s")
-    import time
-
     from .. import cgroups
     from ..runtime.state import open_state, status
 
     sd, record = open_state(root, container_id)
+    if status(sd, record) == "stopped":
+        raise CartonError(f"container {container_id} is not running", 1)
     cgroup = cgroups.from_paths(record["cgroup_paths"])
-    while True:
-        if status(sd, record) == "stopped":
-            return 0
-        print(json.dumps({"type": "stats", "id": container_id, "data": cgroup.stats()}),
-              flush=True)
-        if values["stats"]:
-            return 0
-        time.sleep(interval)
-        if not sd.exists():
-            return 0
+
+    def emit(event):
+        print(json.dumps(event), flush=True)
+
+    def gone():
+        return not sd.exists() or status(sd, record) == "stopped"
+
+    seen = cgroup.oom_count() or 0
+
+    def report_ooms():
+        nonlocal seen
+        count = cgroup.oom_count()
+        if count is not None and count > seen:
+            for _ in range(count - seen):
+                emit({"type": "oom", "id": container_id})
+            seen = count
+
+    next_stats = time.monotonic()
+    try:
+        while True:
+            report_ooms()
+            if gone():
+                report_ooms()  # the kernel counts a kill just after sending it: look once more
+                return 0
+            if time.monotonic() >= next_stats:
+                try:
+                    data = cgroup.stats()
+                except CartonError:
+                    if gone():  # deleted while we read: its files went away under us
+                        return 0
+                    raise
+                emit({"type": "stats", "id": container_id, "data": data})
+                if values["stats"]:
+                    return 0
+                next_stats = max(next_stats + interval, time.monotonic())
+            time.sleep(max(0.0, min(OOM_POLL, next_stats - time.monotonic())))
+    except BrokenPipeError:
+        return 0  # whoever read our events has gone: so do we
 
 
 def _duration(text):
@@ -308,40 +346,107 @@ def _duration(text):
 
 
 UPDATE_OPTIONS = [
-    Option("-r,--resources", "a JSON file (or - for stdin) of OCI linux.resources", value=True),
-    Option("--memory", "memory limit in bytes", value=True),
-    Option("--pids-limit", "maximum number of processes", value=True),
+    Option("-r,--resources", "a JSON file (or - for stdin) of OCI linux.resources; the other "
+           "options are then ignored, as in runc", value=True, metavar="FILE"),
+    Option("--memory", "memory limit: bytes, or 512m, 1g; -1 for none", value=True, metavar="SIZE"),
+    Option("--memory-swap", "memory plus swap limit; -1 for unlimited swap", value=True, metavar="SIZE"),
+    Option("--memory-reservation", "soft memory limit", value=True, metavar="SIZE"),
+    Option("--kernel-memory", "ignored (kernel memory limits are gone from the kernel)", value=True),
+    Option("--kernel-memory-tcp", "ignored (kernel memory limits are gone from the kernel)", value=True),
+    Option("--cpu-share,--cpu-shares", "relative CPU weight", value=True, metavar="N"),
+    Option("--cpu-period", "CFS period in microseconds", value=True, metavar="US"),
+    Option("--cpu-quota", "CFS quota in microseconds per period (-1: none)", value=True, metavar="US"),
+    Option("--cpu-burst", "CFS burst in microseconds", value=True, metavar="US"),
+    Option("--cpu-rt-period", "real-time period in microseconds", value=True, metavar="US"),
+    Option("--cpu-rt-runtime", "real-time runtime in microseconds per period", value=True, metavar="US"),
+    Option("--cpu-idle", "1: the SCHED_IDLE policy for the cgroup, 0: normal", value=True, metavar="N"),
+    Option("--cpuset-cpus", "CPUs the container may run on: 0-2,4", value=True, metavar="LIST"),
+    Option("--cpuset-mems", "memory nodes the container may use: 0-1", value=True, metavar="LIST"),
+    Option("--pids-limit", "maximum number of processes (-1: unlimited)", value=True, metavar="N"),
+    Option("--blkio-weight", "relative block I/O weight (10-1000)", value=True, metavar="N"),
+    Option("-h,--help", "show this help"),
 ]
+
+# runc's update flags and where they go in linux.resources: (section, field, kind)
+_UPDATE_FIELDS = (
+    ("memory", "memory", "limit", "memory"), ("memory_swap", "memory", "swap", "memory"),
+    ("memory_reservation", "memory", "reservation", "memory"),
+    ("cpu_shares", "cpu", "shares", "unsigned"), ("cpu_period", "cpu", "period", "unsigned"),
+    ("cpu_quota", "cpu", "quota", "signed"), ("cpu_burst", "cpu", "burst", "unsigned"),
+    ("cpu_rt_period", "cpu", "realtimePeriod", "unsigned"),
+    ("cpu_rt_runtime", "cpu", "realtimeRuntime", "signed"), ("cpu_idle", "cpu", "idle", "signed"),
+    ("cpuset_cpus", "cpu", "cpus", "list"), ("cpuset_mems", "cpu", "mems", "list"),
+    ("pids_limit", "pids", "limit", "signed"), ("blkio_weight", "blockIO", "weight", "signed"),
+)
 
 
 def update(argv, root):
+    """runc's ``update``: change the limits of a created, running or paused container."""
     import json
 
     values, rest = parse(argv, UPDATE_OPTIONS, exit_code=1, interspersed=True)
+    if _help(values, "carton update [OPTIONS] ID", UPDATE_OPTIONS):
+        return 0
     container_id = _one_id(rest, "update")
-    from .. import cgroups
-    from ..runtime.state import open_state
+    from .. import cgroups, log
+    from ..runtime.state import open_state, status
 
+    flags = [dest for dest, *_ in _UPDATE_FIELDS if values[dest] not in (None, "")]
     if values["resources"]:
+        if flags:
+            log.warning("with --resources, the other options are ignored (as in runc)")
         text = sys.stdin.read() if values["resources"] == "-" else _read(values["resources"])
         try:
             resources = json.loads(text)
         except ValueError as e:
             raise CartonError(f"invalid resources JSON: {e}", 1) from None
+        if not isinstance(resources, dict):
+            raise CartonError("invalid resources JSON: expected an object (OCI linux.resources)", 1)
     else:
-        resources = {}
-    if values["memory"]:
-        resources.setdefault("memory", {})["limit"] = _int(values["memory"], "--memory")
-    if values["pids_limit"]:
-        resources.setdefault("pids", {})["limit"] = _int(values["pids_limit"], "--pids-limit")
+        resources = _update_flags(values)
+        for flag in ("kernel_memory", "kernel_memory_tcp"):
+            if values[flag]:
+                log.warning(f"--{flag.replace('_', '-')} is ignored: kernel memory limits are gone "
+                            "from the kernel (runc ignores it too)")
     sd, record = open_state(root, container_id)
-    # devices=False: device rules are the container's since create; rewriting them
-    # would briefly deny every device to a running container.
-    for warning in cgroups.from_paths(record["cgroup_paths"]).apply(resources, devices=False) or ():
-        from .. import log
-
-        log.warning(warning)
+    lock = sd.lock()  # delete waits for us, so the cgroup does not vanish half-way
+    try:
+        if status(sd, record) == "stopped":
+            raise CartonError(f"cannot update container {container_id}: it is stopped", 1)
+        # devices=False: device rules are the container's since create; rewriting them
+        # would briefly deny every device to a running container.
+        for warning in cgroups.from_paths(record["cgroup_paths"]).apply(resources, devices=False) or ():
+            log.warning(warning)
+    finally:
+        os.close(lock)
     return 0
+
+
+def _update_flags(values):
+    """``linux.resources`` from runc's update flags: sizes with units, plain numbers otherwise."""
+    from . import units
+
+    resources = {}
+    for dest, section, field, kind in _UPDATE_FIELDS:
+        text = values[dest]
+        if text in (None, ""):
+            continue
+        try:
+            if kind == "memory":
+                value = units.memory_value(text)
+            elif kind == "list":
+                value = units.cpu_list(text)
+            else:
+                value = units.integer(text)
+                if kind == "unsigned" and value < 0:
+                    raise units.UnitError(f"{text!r} is negative")
+        except units.UnitError as e:
+            raise CartonError(f"invalid --{dest.replace('_', '-')}: {e}", 1) from None
+        resources.setdefault(section, {})[field] = value
+    memory = resources.get("memory", {})
+    if memory.get("limit") == -1 and "swap" not in memory:
+        memory["swap"] = -1  # runc: "no memory limit" means no memory+swap limit either
+    return resources
 
 
 def _read(path):
@@ -483,7 +588,9 @@ def features(argv, root):
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": NAMES,
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {"enabled": True, "actions": [
+                "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"]},
             "apparmor": {"enabled": False}, "selinux": {"enabled": False},
         },
         "annotations": {"org.opencontainers.runtime-spec.features": "carton"},

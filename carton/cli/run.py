@@ -4,6 +4,9 @@ This front door has no container code of its own. It turns docker-style
 flags into an OCI ``Spec`` (``build_spec``), then drives the runtime core
 like any other client: ``create``, ``start``, wait, remove. Everything a
 user can get wrong is checked here, before anything is made on the host.
+Resource limits (``--memory``, ``--cpus``, ...) keep docker's names, units
+and rules and become the spec's ``linux.resources`` (``build_resources``);
+sizes are read by ``units.py``.
 """
 
 import os
@@ -16,6 +19,7 @@ from ..rootfs import options as mount_options
 from ..rootfs.paths import open_in_root
 from ..spec import defaults
 from ..spec.model import Linux, Mount, Process, Spec, User
+from . import units
 from .args import Option, parse, usage
 
 SYNOPSIS = "carton run [OPTIONS] ROOTFS COMMAND [ARG...]"
@@ -39,6 +43,26 @@ OPTIONS = [
            value=True, many=True, metavar="PATH[:OPTS]"),
     Option("-i,--interactive", "keep stdin open and connected to the container"),
     Option("-t,--tty", "give the container a pseudo-terminal"),
+    # resource limits (docker's names and units; see build_resources)
+    Option("-m,--memory", "memory limit: 512m, 1g, 1.5g (at least 6m)", value=True, metavar="SIZE"),
+    Option("--memory-swap", "memory plus swap limit, -1 for unlimited swap (default: twice --memory)",
+           value=True, metavar="SIZE"),
+    Option("--memory-reservation", "soft memory limit, below --memory", value=True, metavar="SIZE"),
+    Option("--oom-kill-disable", "do not let the OOM killer take the container's processes"),
+    Option("--cpus", "how many CPUs' worth of time: 1.5, 0.5", value=True, metavar="N"),
+    Option("-c,--cpu-shares", "relative CPU weight (default 1024)", value=True, metavar="N"),
+    Option("--cpu-period", "CFS period in microseconds (1000-1000000)", value=True, metavar="US"),
+    Option("--cpu-quota", "CFS quota in microseconds per period (-1: none)", value=True, metavar="US"),
+    Option("--cpuset-cpus", "CPUs the container may run on: 0-2,4", value=True, metavar="LIST"),
+    Option("--cpuset-mems", "memory nodes the container may use: 0-1", value=True, metavar="LIST"),
+    Option("--pids-limit", "maximum number of processes (-1 or 0: unlimited)", value=True, metavar="N"),
+    Option("--blkio-weight", "relative block I/O weight (10-1000)", value=True, metavar="N"),
+    Option("--device-read-bps", "limit reads from a block device: /dev/sda:1mb", value=True, many=True,
+           metavar="DEV:RATE"),
+    Option("--device-write-bps", "limit writes to a block device: /dev/sda:1mb", value=True, many=True,
+           metavar="DEV:RATE"),
+    Option("--cgroup-parent", "put the container's cgroup below this one (absolute, or relative to "
+           "carton's own)", value=True, metavar="PATH"),
     Option("--rm", "remove the container when it exits (always true for a foreground run)"),
     Option("--explain", "narrate every setup step: what, which syscall, and why"),
     Option("--help", "show this help"),
@@ -130,10 +154,215 @@ def build_request(values, rest, container_id):
                       terminal=bool(values["tty"]),
                       console_size=_caller_terminal_size() if values["tty"] else None)
     linux = Linux(defaults.namespaces(), defaults.MASKED_PATHS, defaults.READONLY_PATHS,
-                  cgroups_path=f"/carton-{container_id}")
+                  cgroups_path=_cgroups_path(values["cgroup_parent"], container_id),
+                  resources=build_resources(values))
     spec = Spec(process, rootfs, root_readonly=bool(values["read_only"]), hostname=hostname,
                 mounts=mounts, linux=linux)
     return RunRequest(spec, name, bool(values["interactive"]), files)
+
+
+# -- resource limits ---------------------------------------------------------------
+
+MIN_MEMORY = 6 << 20              # docker's minimum for --memory and --memory-reservation
+CFS_PERIOD = 100000               # the period --cpus uses (the kernel's default), microseconds
+MIN_SHARES, MAX_SHARES = 2, 262144
+
+
+def build_resources(values, swap_accounting=None, cpu_count=None):
+    """The OCI ``linux.resources`` for docker's limit flags, or ``None`` when none is given.
+
+    docker's rules, checked before anything is made: sizes in its units
+    (``units.py``); ``--memory`` at least 6 MiB; ``--memory-swap`` is memory
+    *plus* swap (as OCI's ``memory.swap``), at least ``--memory``, -1 for no
+    swap limit, and needs ``--memory``; without it, the container may swap
+    as much as its memory limit (memory+swap is twice ``--memory``) when
+    the kernel accounts swap. ``--cpus N`` is a CFS quota of N periods of
+    100 ms per 100 ms, and cannot be mixed with ``--cpu-quota`` or
+    ``--cpu-period``. ``0`` means "not set" for every number, as in docker.
+    ``swap_accounting`` and ``cpu_count`` are found on the host unless given.
+    """
+    resources = {}
+    memory = _memory_resources(values, swap_accounting)
+    if memory:
+        resources["memory"] = memory
+    cpu = _cpu_resources(values, cpu_count)
+    if cpu:
+        resources["cpu"] = cpu
+    pids = _number(values.get("pids_limit"), "--pids-limit")
+    if pids is not None and pids > 0:  # 0 and -1 (any negative): unlimited, as a new cgroup is
+        resources["pids"] = {"limit": pids}
+    block_io = {}
+    weight = _number(values.get("blkio_weight"), "--blkio-weight")
+    if weight:
+        if not 10 <= weight <= 1000:
+            raise CartonError(f"invalid --blkio-weight {weight}: the range is from 10 to 1000")
+        block_io["weight"] = weight
+    for flag, field in (("device_read_bps", "throttleReadBpsDevice"),
+                        ("device_write_bps", "throttleWriteBpsDevice")):
+        throttles = [_device_rate(entry, "--" + flag.replace("_", "-")) for entry in values.get(flag) or ()]
+        if throttles:
+            block_io[field] = throttles
+    if block_io:
+        resources["blockIO"] = block_io
+    if not resources:
+        return None
+    from .. import cgroups
+
+    cgroups.check(resources)  # the runtime's own checks too, now, before anything is made
+    return resources
+
+
+def _memory_resources(values, swap_accounting):
+    limit = _size(values.get("memory"), "--memory")
+    reservation = _size(values.get("memory_reservation"), "--memory-reservation")
+    swap_text = values.get("memory_swap")
+    swap = -1 if swap_text is not None and swap_text.strip() == "-1" else _size(swap_text, "--memory-swap")
+    if limit and limit < MIN_MEMORY:
+        raise CartonError(f"invalid --memory {values['memory']}: the minimum memory limit is 6 MiB")
+    if reservation and reservation < MIN_MEMORY:
+        raise CartonError(f"invalid --memory-reservation {values['memory_reservation']}: the minimum "
+                          "is 6 MiB")
+    if limit and reservation and reservation > limit:
+        raise CartonError("--memory-reservation must not be above --memory (it is a soft limit "
+                          "below the hard one)")
+    if swap and swap > 0 and not limit:
+        raise CartonError("--memory-swap needs --memory too: it is the limit on memory plus swap")
+    if limit and swap and 0 < swap < limit:
+        raise CartonError(f"invalid --memory-swap {swap_text}: it is the limit on memory plus swap, "
+                          f"so it must be at least --memory ({values['memory']})")
+    memory = {}
+    if limit:
+        memory["limit"] = limit
+        if not swap:
+            if swap_accounting is None:
+                swap_accounting = _host_accounts_swap()
+            if swap_accounting:
+                swap = 2 * limit  # docker's default: as much swap as memory
+    if swap:
+        memory["swap"] = swap
+    if reservation:
+        memory["reservation"] = reservation
+    if values.get("oom_kill_disable"):
+        memory["disableOOMKiller"] = True
+        if not limit:
+            from .. import log
+
+            log.warning("--oom-kill-disable without --memory: the container may use all the "
+                        "host's memory, and nothing will stop it")
+    return memory
+
+
+def _cpu_resources(values, cpu_count):
+    cpu = {}
+    shares = _number(values.get("cpu_shares"), "--cpu-shares")
+    if shares:
+        if shares < 0:
+            raise CartonError(f"invalid --cpu-shares {shares}: it must be a positive number")
+        cpu["shares"] = min(max(shares, MIN_SHARES), MAX_SHARES)  # the kernel's range, as docker
+    period = _number(values.get("cpu_period"), "--cpu-period")
+    quota = _number(values.get("cpu_quota"), "--cpu-quota")
+    cpus_text = values.get("cpus")
+    nano = 0
+    if cpus_text is not None:
+        nano = _parse(units.nano_cpus, cpus_text, "--cpus")
+    if nano:
+        if quota:
+            raise CartonError("--cpus and --cpu-quota cannot both be set (--cpus sets the quota)")
+        if period:
+            raise CartonError("--cpus and --cpu-period cannot both be set (--cpus uses a period of "
+                              "100 ms)")
+        available = cpu_count or _cpu_count()
+        if nano < units.NANO // 100 or nano > available * units.NANO:
+            raise CartonError(f"invalid --cpus {cpus_text}: the range is from 0.01 to {available}.00, "
+                              f"as there {'is' if available == 1 else 'are'} only {available} "
+                              f"CPU{'' if available == 1 else 's'} available")
+        period, quota = CFS_PERIOD, nano * CFS_PERIOD // units.NANO
+    if period:
+        if not 1000 <= period <= 1000000:
+            raise CartonError(f"invalid --cpu-period {period}: it must be between 1000 and 1000000 "
+                              "microseconds (1 ms to 1 s)")
+        cpu["period"] = period
+    if quota:
+        if 0 < quota < 1000:
+            raise CartonError(f"invalid --cpu-quota {quota}: it must be at least 1000 microseconds "
+                              "(1 ms), or -1 for none")
+        cpu["quota"] = quota if quota > 0 else -1
+    for flag, field in (("cpuset_cpus", "cpus"), ("cpuset_mems", "mems")):
+        text = values.get(flag)
+        if text:
+            cpu[field] = _parse(units.cpu_list, text, "--" + flag.replace("_", "-"))
+    return cpu
+
+
+def _parse(parser, text, flag):
+    try:
+        return parser(text)
+    except units.UnitError as e:
+        raise CartonError(f"invalid {flag}: {e}") from None
+
+
+def _size(text, flag):
+    return None if text in (None, "") else _parse(units.ram_in_bytes, text, flag)
+
+
+def _number(text, flag):
+    return None if text in (None, "") else _parse(units.integer, text, flag)
+
+
+def _device_rate(entry, flag):
+    """``/dev/sda:1mb`` -> an OCI throttle ``{"major", "minor", "rate"}`` (bytes per second)."""
+    import stat
+
+    path, sep, rate_text = entry.rpartition(":")
+    if not sep or not path or not rate_text:
+        raise CartonError(f"invalid {flag} {entry!r}: expected DEVICE:RATE, like /dev/sda:1mb")
+    if not path.startswith("/dev/"):
+        raise CartonError(f"invalid {flag} {entry!r}: the device must be a path in /dev")
+    try:
+        rate = units.ram_in_bytes(rate_text)
+    except units.UnitError:
+        raise CartonError(f"invalid {flag} {entry!r}: the rate must be a number of bytes with an "
+                          "optional unit (kb, mb, gb), like 1mb") from None
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise CartonError(f"invalid {flag} {entry!r}: {path}: {e.strerror}") from None
+    if not stat.S_ISBLK(st.st_mode):
+        raise CartonError(f"invalid {flag} {entry!r}: {path} is not a block device")
+    return {"major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev), "rate": rate}
+
+
+def _host_accounts_swap():
+    """Does the kernel limit swap per cgroup here? (docker looks before doubling --memory.)"""
+    from ..cgroups import detect
+
+    mounts = detect.read_mounts()
+    v1, v2 = detect.hierarchies(mounts)
+    if detect.layout(mounts) != "v2":
+        memory = [m for m in v1 if "memory" in m.controllers]
+        return bool(memory) and os.path.exists(os.path.join(memory[0].point, "memory.memsw.limit_in_bytes"))
+    # The root of a cgroup2 tree has no memory.swap.max; a cgroup below it with the memory
+    # controller has one whenever the kernel accounts swap.
+    try:
+        entries = [e.path for e in os.scandir(v2.point) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return False
+    return any(os.path.exists(os.path.join(e, "memory.swap.max")) for e in entries)
+
+
+def _cpu_count():
+    return len(os.sched_getaffinity(0))
+
+
+def _cgroups_path(parent, container_id):
+    """``/carton-<id>``, or ``PARENT/carton-<id>`` with ``--cgroup-parent`` (as docker's)."""
+    name = f"carton-{container_id}"
+    if parent is None:
+        return "/" + name
+    if not parent.strip("/") or "\0" in parent or ":" in parent:
+        raise CartonError(f"invalid --cgroup-parent {parent!r}: expected a cgroup path like "
+                          "/my-containers")
+    return parent.rstrip("/") + "/" + name
 
 
 # -- checks -----------------------------------------------------------------------

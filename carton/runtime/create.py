@@ -177,7 +177,6 @@ def _spawn(spec, cgroup, fifo, record, opts):
             spawned.channel.send("hooks-done")
 
     ready = spawned.collect(runtime_hooks)
-    explain.continue_from(explain.steps_so_far() + 1)  # the init narrates "wait for start"
     console = ready["fds"][0] if ready["fds"] else None
     return spawned.pid, console, spawned.channel
 

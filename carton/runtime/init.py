@@ -260,12 +260,18 @@ def main(spec, channel, fifo_fd, preserve_fds=0, hook_state=None, cgroup_paths=N
     try:
         preload(spec)
         run_steps(setup_steps(spec), ctx)
+        wait = Step("wait for start", "blocked opening the exec FIFO for writing until `start` "
+                    "opens it for reading", _wait_for_start)
+        # Narrated before "ready", so that it comes out before carton's "start".
+        explain.step(wait.title, wait.why)
         channel.send("ready", fds=[ctx.console[0]] if ctx.console else (),
                      steps=explain.steps_so_far())
         if ctx.console:
             os.close(ctx.console[0])
-        run_steps([Step("wait for start", "blocked opening the exec FIFO for writing until "
-                        "`start` opens it for reading", _wait_for_start)], ctx)
+        try:
+            wait.action(ctx)
+        except Exception as e:
+            raise StepFailed(wait, e) from e
         explain.continue_from(explain.steps_so_far() + 1)  # carton narrated "start"
         if spec.hooks.get("startContainer"):
             run_steps([Step("run the startContainer hooks", "inside the container, just "

@@ -46,6 +46,10 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
             raise
         if container.channel is not None:
             container.channel.close()
+        if spec.hooks.get("poststart"):
+            from .start import run_poststart
+
+            run_poststart(container.record)
         if detach:
             return 0
         if explain.enabled():  # the init narrated its last steps: count them, as they are data
@@ -54,6 +58,8 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
             attach.relay_terminal(container.console, interactive)
         code = attach.wait(container.pid)
         reaped = True
+        if code == 128 + signal.SIGKILL:
+            _report_oom(container)  # before remove(), which takes the cgroup and its counters
         return code
     except BaseException:
         detach = False  # a failed start is cleaned up even for run -d
@@ -67,6 +73,40 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
             if not reaped:
                 kill_and_wait(container.pid, container.start_time)
             remove(container.state, container.record, "stopped")
+
+
+def _report_oom(container):
+    """After a death by SIGKILL: if the OOM killer did it, say so in one line (the code stays 137).
+
+    The kernel counts the processes its OOM killer takes in each memory
+    cgroup (v1 ``memory.oom_control``, v2 ``memory.events``: ``oom_kill``).
+    The limit shown is the cgroup's own (``update`` may have changed the
+    spec's), or the spec's if the cgroup cannot say; none if it has none
+    (the OOM came from a limit above the container's, or from the host).
+    """
+    try:
+        if not container.cgroup.oom_count():
+            return
+        limit = container.cgroup.stats()["memory"]["usage"]["limit"]
+    except (CartonError, OSError):
+        return
+    if not limit:  # no memory counters to read
+        resources = getattr(container.spec.linux, "resources", None) or {}
+        limit = (resources.get("memory") or {}).get("limit") or 0
+    if limit >= 1 << 62:  # "no limit": v1 says so with a huge number, v2 with max
+        limit = 0
+    from .. import log
+
+    log.error("out of memory" + (f": limit {human_size(limit)}" if limit > 0 else ""))
+
+
+def human_size(n):
+    """Bytes for a person, in 1024-based units: 33554432 -> ``"32 MiB"``, 1536 -> ``"1.5 KiB"``."""
+    for name, size in (("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20),
+                       ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.4g} {name}"
+    return f"{n} B"
 
 
 def _stdin_from_devnull():

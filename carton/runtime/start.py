@@ -28,6 +28,11 @@ def start(root, container_id):
         release(sd, record)
     finally:
         os.close(lock)
+    run_poststart(record)
+
+
+def run_poststart(record):
+    """The poststart hooks: after the command has started; a failure is only a warning."""
     for warning in hooks.run("poststart", hooks.from_record(record, "poststart"),
                              hooks.state_for(record, "running")):
         _warn(warning)

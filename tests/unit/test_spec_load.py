@@ -376,17 +376,16 @@ def test_namespaced_sysctls(bundle):
     assert from_dict(config, str(bundle)).linux.sysctl == sysctl
 
 
-def test_lsm_fields_when_the_host_has_them(bundle, tmp_path, monkeypatch):
+@pytest.mark.parametrize("field", ["apparmorProfile", "selinuxLabel", "mountLabel"])
+def test_lsm_fields_when_the_host_has_them(bundle, tmp_path, monkeypatch, field):
+    """Carton does not apply LSM profiles yet: refused, never silently ignored."""
     monkeypatch.setattr(load, "APPARMOR_DIR", str(tmp_path))
     monkeypatch.setattr(load, "SELINUX_DIR", str(tmp_path))
     config = minimal()
-    config["process"]["apparmorProfile"] = "docker-default"
-    config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
-    config["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0"
-    spec = from_dict(config, str(bundle))
-    assert spec.process.apparmor_profile == "docker-default"
-    assert spec.process.selinux_label == "system_u:system_r:container_t:s0"
-    assert spec.linux.mount_label == "system_u:object_r:container_file_t:s0"
+    section = config["linux"] if field == "mountLabel" else config["process"]
+    section[field] = "some-profile"
+    with pytest.raises(SpecError, match="cannot apply"):
+        from_dict(config, str(bundle))
 
 
 def test_empty_lsm_fields_are_unset(bundle):
