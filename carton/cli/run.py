@@ -63,6 +63,12 @@ OPTIONS = [
            metavar="DEV:RATE"),
     Option("--cgroup-parent", "put the container's cgroup below this one (absolute, or relative to "
            "carton's own)", value=True, metavar="PATH"),
+    Option("--cap-add", "add a capability (CHOWN, NET_ADMIN, ..., or ALL)", value=True,
+           many=True, metavar="CAP"),
+    Option("--cap-drop", "drop a capability (or ALL)", value=True, many=True, metavar="CAP"),
+    Option("--privileged", "all capabilities and host devices, no seccomp, no masked paths"),
+    Option("--security-opt", "no-new-privileges, seccomp=unconfined|PROFILE.json, "
+           "apparmor=..., label=...", value=True, many=True, metavar="OPT"),
     Option("--rm", "remove the container when it exits (always true for a foreground run)"),
     Option("--explain", "narrate every setup step: what, which syscall, and why"),
     Option("--help", "show this help"),
@@ -158,6 +164,11 @@ def build_request(values, rest, container_id):
                   resources=build_resources(values))
     spec = Spec(process, rootfs, root_readonly=bool(values["read_only"]), hostname=hostname,
                 mounts=mounts, linux=linux)
+    # docker's security defaults, last: they depend on the user and the mounts above.
+    from ..security import apply_run_options
+
+    apply_run_options(spec, cap_add=values["cap_add"], cap_drop=values["cap_drop"],
+                      privileged=bool(values["privileged"]), security_opts=values["security_opt"])
     return RunRequest(spec, name, bool(values["interactive"]), files)
 
 

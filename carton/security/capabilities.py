@@ -13,7 +13,8 @@ Carton itself holds (``available``).
 """
 
 from ..errors import CartonError
-from ..linux.caps import NAMES, NUMBERS
+from ..linux.names import CAPABILITIES as NAMES
+from ..linux.names import CAPABILITY_NUMBERS as NUMBERS
 
 # docker's default set (moby oci/caps/defaults.go), in the same order.
 DOCKER_DEFAULT = (

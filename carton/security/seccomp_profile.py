@@ -463,9 +463,8 @@ def resolve(profile, capabilities, machine=None, kernel=None, source="seccomp pr
             raise CartonError(f"{source}: unknown flag {flag!r} (known: {', '.join(FLAGS)})")
     if flags:
         result["flags"] = list(flags)
-    for key in ("listenerPath", "listenerMetadata"):
-        if profile.get(key):
-            result[key] = profile[key]
+    if profile.get("listenerPath"):
+        raise CartonError(f"{source}: listenerPath (a seccomp listener) is not supported by Carton yet")
 
     rules = []
     for i, rule in enumerate(_list(profile.get("syscalls"), source, "syscalls")):

@@ -260,3 +260,78 @@ def test_working_directory_is_inside_the_container(door):
                     "[ -e /bin/busybox ] && echo CONTAINER; true"))
     assert r.ok, r
     assert r.lines == ["/", "/", "CONTAINER"], r
+
+
+def _without_pid_namespace(config):
+    config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"] if n["type"] != "pid"]
+
+
+def _python_id():
+    import sys
+
+    st = os.stat(os.path.realpath(sys.executable))
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def test_host_process_exe_unreachable_with_host_pid_namespace(bundle_door, helper):
+    """CVE-2019-5736 class, deterministic: even sharing the host's PID namespace, the container's
+    root cannot follow /proc/PID/exe of a host root process (pytest: the host's python).
+    test_privileged.py shows the same probe reaching it with CAP_SYS_PTRACE."""
+    r = bundle_door.run([helper, "stat", f"/proc/{os.getpid()}/exe"], tweak=_without_pid_namespace)
+    assert r.stdout.strip() in ("EACCES", "EPERM"), r
+    assert _python_id() not in r.stdout
+
+
+def test_exec_helper_exe_unreachable_during_exec(bundle_door, helper):
+    """CVE-2019-5736 class, the race: while `carton exec` joins the container, its helper (a fork
+    of the host's python) is in the container's PID namespace. A container process scanning
+    /proc/*/exe the whole time must never reach the host's python (Carton makes itself
+    non-dumpable there). Only stat(2) is used: nothing is ever opened for writing."""
+    import subprocess
+    import time
+
+    target = _python_id()
+    script = (f"end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do "
+              f"for p in /proc/[0-9]*; do [ \"$({helper} stat $p/exe 2>/dev/null)\" = {target} ] "
+              f"&& echo FOUND $p; done; done; echo DONE")
+    config = bundle_door.config(sh(script))
+    bundle = bundle_door.write_bundle(config)
+    cid = bundle_door.new_id()
+    out = bundle_door.tmp / "scan.out"
+    with open(out, "w") as o:
+        scanner = subprocess.Popen(bundle_door.carton.argv("run", "--bundle", bundle, cid),
+                                   stdin=subprocess.DEVNULL, stdout=o, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 3
+        execs = 0
+        while time.monotonic() < deadline:
+            r = bundle_door.carton_call(["exec", cid, "true"])
+            execs += r.ok
+        scanner.wait(timeout=30)
+    finally:
+        if scanner.poll() is None:
+            scanner.kill()
+            scanner.wait()
+    text = out.read_text()
+    assert execs > 0, "no exec got through: the race was not run"
+    assert "DONE" in text and "FOUND" not in text, text
+
+
+def test_masked_paths_cannot_be_redirected_by_the_rootfs(bundle_door, scratch_rootfs):
+    """CVE-2025-31133 class: a masked file gets /dev/null bound over it. If the rootfs's own
+    /dev/null (no tmpfs on /dev in this config) is a symlink, the runtime must not follow it
+    and bind the target, read-write, over the masked path. The target here is harmless (the
+    container's own hostname, in its own UTS namespace); an attacker's would be
+    /proc/sys/kernel/core_pattern, the host's. Only read, never written."""
+    dev_null = os.path.join(scratch_rootfs, "dev", "null")
+    if os.path.lexists(dev_null):
+        os.unlink(dev_null)
+    os.symlink("/proc/sys/kernel/hostname", dev_null)
+
+    def own_dev(config):
+        config["root"]["path"] = scratch_rootfs
+        config["mounts"] = [m for m in config["mounts"] if not m["destination"].startswith("/dev")]
+
+    r = bundle_door.run(sh("cat /proc/keys; grep ' /proc/keys ' /proc/self/mountinfo"), tweak=own_dev)
+    assert "box" not in r.lines[:1], f"/proc/keys shows the hostname: the mask followed the symlink: {r}"
+    assert "/sys/kernel/hostname" not in r.stdout, r

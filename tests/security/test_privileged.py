@@ -191,5 +191,40 @@ def test_profile_file_in_oci_format(door, tmp_path):
                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]}
     path = tmp_path / "oci.json"
     path.write_text(json.dumps(profile))
-    r = door.run(sh("cd /tmp && pwd -P"), security_opts=[f"seccomp={path}"])
+    r = door.run(sh("grep Seccomp: /proc/self/status; cd /tmp && pwd -P"),
+                 security_opts=[f"seccomp={path}"])
+    assert r.lines and r.lines[0].split() == ["Seccomp:", "2"], r
     assert "/tmp" not in r.stdout, r
+
+
+def test_privileged_reaches_host_exe_with_host_pid_namespace(bundle_door, helper):
+    """The control of test_escapes' /proc/PID/exe tests: with CAP_SYS_PTRACE and the host's PID
+    namespace, the same stat(2) does reach the host's python. Nothing is opened."""
+    import sys
+
+    st = os.stat(os.path.realpath(sys.executable))
+
+    def host_pid(config):
+        config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"]
+                                         if n["type"] != "pid"]
+
+    r = bundle_door.run([helper, "stat", f"/proc/{os.getpid()}/exe"], tweak=host_pid, **PRIVILEGED)
+    assert r.stdout.strip() == f"{st.st_dev}:{st.st_ino}", r
+
+
+def test_inherited_fds_reach_the_container_when_asked(bundle_door, helper):
+    """The control of test_escapes' inherited-fd test: with --preserve-fds 2 (runc's way to pass
+    fds on purpose), fds 3 and 4 given to carton (the host's network namespace, the host's /)
+    do reach the container's process, so the helper would have seen a leak."""
+    import subprocess
+
+    config = bundle_door.config([helper, "fds"])
+    bundle = bundle_door.write_bundle(config)
+    cid = bundle_door.new_id()
+    argv = " ".join(bundle_door.carton.argv("run", "--preserve-fds", "2", "--bundle", bundle, cid))
+    r = subprocess.run(["sh", "-c", f"exec 3</proc/self/ns/net 4</; exec {argv}"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r
+    fds = dict(line.split(" ", 1) for line in r.stdout.splitlines())
+    assert sorted(int(fd) for fd in fds) == [0, 1, 2, 3, 4], r
+    assert fds["3"].startswith("net:["), r
