@@ -10,16 +10,23 @@ the ``results`` directory on the host, where the guest writes a JSON line per
 test report (``guest_report.py``), a JUnit XML file, the pytest output and its
 exit status; then it powers off.
 
-    from tests.vm import boot                  # or, from a shell:
-    run = boot.run(["tests/v2"], workdir)      #   python tests/vm/boot.py [PYTEST ARGS]
-    run.reports                                # {nodeid: {"outcome": ..., "longrepr": ...}}
+    run = boot.run(["tests/v2"], workdir)   # conftest.py does this; boot.py imports as `boot`
+    run.reports                             # {nodeid: {"outcome": ..., "longrepr": ...}}
+    run.timings()                           # {"boot": s, "tests": s, "total": s}
+
+From a shell (the console is shown as the guest runs; the work directory is kept)::
+
+    .venv/bin/python tests/vm/boot.py [PYTEST ARGS]     # default: tests/v2
+    .venv/bin/python tests/vm/boot.py --sh 'mount; cat /proc/self/cgroup'
 
 Environment:
   CARTON_VM_KERNEL=VERSION|PATH   the kernel (default: the newest /boot/vmlinuz-* with modules)
   CARTON_VM_QEMU=PATH             qemu-system-x86_64
   CARTON_VM_TIMEOUT=SECONDS       kill the guest after this long (default 240)
   CARTON_VM_MEMORY=MB, CARTON_VM_CPUS=N   the guest's size (default 2048, 2)
-  CARTON_VM_ACCEL=kvm             use KVM instead of TCG (software emulation) where it works
+  CARTON_VM_ACCEL=kvm             KVM instead of TCG (software emulation), where KVM works
+  CARTON_VM_PVH=0                 boot the compressed bzImage instead of the extracted vmlinux
+  CARTON_VM_DEBUG=1               the kernel's own messages on the console (no ``quiet``)
 """
 
 import glob
@@ -29,7 +36,6 @@ import os
 import re
 import shlex
 import shutil
-import struct
 import subprocess
 import sys
 import time
@@ -42,12 +48,16 @@ BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 # What the initramfs needs to mount the host's root: 9p over virtio on PCI. Their dependencies
 # (netfs, fscache, 9pnet, virtio, virtio_ring, ...) are added from modules.dep. Anything else
 # the tests need is loaded later from the host's /lib/modules, which the guest sees over 9p.
-MODULES = {"pc": ("virtio_pci", "9pnet_virtio", "9p"), "microvm": ("virtio_mmio", "9pnet_virtio", "9p")}
+MODULES = ("virtio_pci", "9pnet_virtio", "9p")
 
 # 9p2000.L with the biggest message size the kernel's virtio transport takes (PAGE_SIZE * 125),
 # and page cache for the read-only root (nothing changes it while the guest runs).
-MSIZE = int(os.environ.get("CARTON_VM_MSIZE", 512000))
-ROOT_CACHE = os.environ.get("CARTON_VM_CACHE", "loose")
+# (cache=mmap or none: no page cache, Python's imports are 5-10 times slower; measured.)
+MSIZE = 512000
+ROOT_CACHE = "loose"
+
+# The guest's own empty, writable directories, over the host's (guest_init.sh).
+TMPFS_IN_GUEST = ("/tmp/", "/var/tmp/", "/run/")
 
 DEFAULT_TIMEOUT = 240
 KERNEL_CMDLINE = (
@@ -57,7 +67,9 @@ KERNEL_CMDLINE = (
     "cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 "
     # no probing for hardware the guest does not have
     "i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 "
-    "random.trust_cpu=on tsc=reliable no_timer_check mitigations=off"
+    "random.trust_cpu=on tsc=reliable no_timer_check "
+    # no page table isolation and friends: every syscall costs much more under TCG with them
+    "mitigations=off"
 )
 
 
@@ -100,9 +112,10 @@ def find_kernel():
 
 
 def find_qemu():
-    qemu = os.environ.get("CARTON_VM_QEMU") or shutil.which("qemu-system-x86_64")
+    qemu = shutil.which(os.environ.get("CARTON_VM_QEMU") or "qemu-system-x86_64")
     if not qemu:
-        raise Unavailable("qemu-system-x86_64 not found (install qemu-system-x86: scripts/vm-deps.sh)")
+        raise Unavailable(f"{os.environ.get('CARTON_VM_QEMU') or 'qemu-system-x86_64'} not found "
+                          "(install qemu-system-x86: scripts/vm-deps.sh)")
     return qemu
 
 
@@ -115,10 +128,16 @@ def find_busybox():
 
 def check():
     """Raise ``Unavailable`` unless this machine can boot the VM."""
+    if os.environ.get("CARTON_IN_VM") == "1":
+        raise Unavailable("this is the VM already")
     if os.uname().machine != "x86_64":
         raise Unavailable(f"the VM harness is for x86_64 hosts, not {os.uname().machine}")
     find_qemu()
     find_busybox()
+    for path in (REPO, sys.executable):
+        if os.path.realpath(path).startswith(TMPFS_IN_GUEST):
+            raise Unavailable(f"{path} is under {', '.join(TMPFS_IN_GUEST)}, "
+                              "where the guest mounts empty tmpfs file systems")
     _, version = find_kernel()
     module_order(version)
 
@@ -161,7 +180,7 @@ def _module_name(path):
     return name.split(".ko")[0].replace("-", "_")
 
 
-def module_order(version, wanted=None):
+def module_order(version, wanted=MODULES):
     """The module files to load, dependencies first, as paths relative to /lib/modules/VERSION.
 
     Built-in modules (``modules.builtin``) are left out: there is nothing to load.
@@ -180,7 +199,6 @@ def module_order(version, wanted=None):
     except FileNotFoundError:
         pass
     order = []
-    wanted = wanted or MODULES[machine()]
 
     def add(module):
         if module in order:
@@ -312,9 +330,10 @@ class Run:
     def console_tail(self, lines=40):
         try:
             with open(self.console, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
+                text = "".join(f.readlines()[-lines:])
         except OSError:
             return "(no console log)"
+        return re.sub(r"\x1b(\[[0-9;?]*[A-Za-z]|.)", "", text)  # the firmware's terminal codes
 
 
 def _read_status(path):
@@ -352,41 +371,43 @@ def read_reports(path):
     return reports
 
 
-def machine():
-    """``pc`` (PCI, BIOS) or ``microvm`` (virtio-mmio, no PCI, qboot): $CARTON_VM_MACHINE."""
-    return os.environ.get("CARTON_VM_MACHINE", "microvm")
-
-
 def qemu_argv(qemu, kernel, initrd, results, console):
+    """The QEMU command line: a ``pc`` machine with no devices but a serial port and two 9p shares.
+
+    Why not ``microvm`` (no PCI, no BIOS: a second faster to boot)? It has no HPET and no ACPI
+    PM timer, and under TCG on a busy host the kernel's TSC calibration against the PIT fails
+    ("tsc: No reference (HPET/PMTIMER) available") and the boot hangs: every time with two
+    busy CPUs on the host, measured. ``pc`` calibrates against its HPET.
+    """
     memory = os.environ.get("CARTON_VM_MEMORY", "2048")
     cpus = os.environ.get("CARTON_VM_CPUS", "2")
     accel = os.environ.get("CARTON_VM_ACCEL", "tcg")
     if accel == "tcg":
         accel = "tcg,thread=multi,tb-size=256"
-    kind = machine()
-    bus = "device" if kind == "microvm" else "pci"
-    cmdline = KERNEL_CMDLINE + (" reboot=t" if kind == "microvm" else "")
+    cmdline = KERNEL_CMDLINE
     if os.environ.get("CARTON_VM_DEBUG") == "1":  # the kernel's messages on the console too
         cmdline = cmdline.replace("quiet loglevel=3", "loglevel=7 ignore_loglevel")
     return [
-        qemu, "-M", kind, "-accel", accel, "-cpu", os.environ.get("CARTON_VM_CPU", "max"),
-        "-m", memory, "-smp", cpus,
+        qemu, "-M", "pc", "-accel", accel, "-cpu", "max", "-m", memory, "-smp", cpus,
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-serial", f"file:{console}", "-monitor", "none",
         "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
+        # the host's /, read-only twice over: QEMU refuses writes, and the guest mounts it ro
         "-fsdev", "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap",
-        "-device", f"virtio-9p-{bus},fsdev=hostroot,mount_tag=hostroot",
+        "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
         "-fsdev", f"local,id=results,path={results},security_model=passthrough",
-        "-device", f"virtio-9p-{bus},fsdev=results,mount_tag=results",
+        "-device", "virtio-9p-pci,fsdev=results,mount_tag=results",
     ]
 
 
 def run(pytest_args, workdir, timeout=None, python=None, echo=None, command=None):
     """Boot the guest, run ``python -m pytest PYTEST_ARGS`` in the checkout there, power off.
 
-    ``workdir`` (an empty or new directory) receives ``initrd``, ``console.log`` and
-    ``results/``. Returns a ``Run``; raises ``BootError`` if the guest did not get as far
-    as running pytest (if it stopped later, ``Run.problem`` says why), ``Unavailable`` if the machine lacks QEMU, the kernel or busybox.
+    ``workdir`` (an empty or new directory) receives ``console.log``, ``qemu.argv``,
+    ``qemu.log`` and ``results/`` (the initramfs and kernel made there are removed at the
+    end). Returns a ``Run``; if the guest stopped after pytest started, ``Run.problem`` says
+    why. Raises ``BootError`` if it did not get as far as running pytest, ``Unavailable`` if
+    the machine lacks QEMU, the kernel or busybox.
     ``echo``: a file to copy the console to while the guest runs (e.g. sys.stdout).
     ``command``: a shell command to run instead of pytest (to look around in the guest).
     """
@@ -403,7 +424,8 @@ def run(pytest_args, workdir, timeout=None, python=None, echo=None, command=None
         "REPO": REPO,
         "PYTHON": python,
         # the venv's bin first: the tests call `carton` from there
-        "GUEST_PATH": os.path.dirname(python) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "GUEST_PATH": os.path.dirname(python) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+                      ":/sbin:/bin",
         "PYTEST_ARGS": shlex.join(pytest_args),
         "MSIZE": MSIZE,
         "ROOT_CACHE": ROOT_CACHE,

@@ -8,7 +8,7 @@ ids on the host select guest tests too), and each host test then reports its gue
 outcome, failure text and captured output included.
 
 Environment (more in boot.py):
-  CARTON_VM_TESTS="PATH ..."   what the guest runs (default: tests/v2)
+  CARTON_VM_TESTS="PATH ..."   what the guest runs (default: tests/v2 and the limit tests)
   CARTON_REQUIRE_VM=1          fail instead of skipping when QEMU, the kernel or busybox is missing
   CARTON_VM_ECHO=1             copy the guest's console to stderr as it runs
 """
@@ -24,7 +24,11 @@ sys.path.insert(0, HERE)
 
 import boot  # noqa: E402  (tests/ is not a package: boot.py is found through HERE)
 
-DEFAULT_TESTS = "tests/v2"
+# tests/v2 (the guest's own), and the cgroup tests of issue 4 that must hold on v2 too:
+# limits, OOM, update, pause/resume and stats, through real containers.
+DEFAULT_TESTS = ("tests/v2 tests/integration/test_run_limits.py "
+                 "tests/integration/test_oci_update_events.py")
+COLLECTING = "CARTON_VM_COLLECTING"  # set for the host's collect-only pytest
 _collected = []  # the guest node ids, as collected on the host
 _runs = []  # for the terminal summary
 
@@ -38,7 +42,14 @@ def vm_required():
 
 
 def guest_paths():
-    return os.environ.get("CARTON_VM_TESTS", DEFAULT_TESTS).split()
+    """``CARTON_VM_TESTS``, less tests/vm itself (a VM in the VM is not what anyone wants)."""
+    paths = os.environ.get("CARTON_VM_TESTS", DEFAULT_TESTS).split()
+    return [p for p in paths if not _in_here(p)]
+
+
+def _in_here(path_or_nodeid):
+    path = os.path.realpath(os.path.join(boot.REPO, path_or_nodeid.split("::")[0]))
+    return path == HERE or path.startswith(HERE + os.sep)
 
 
 # -- which guest tests there are ----------------------------------------------------------------
@@ -53,8 +64,9 @@ def collect_guest_tests(paths):
     out = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *paths],
         cwd=boot.REPO, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-    ids = [line for line in out.stdout.splitlines() if "::" in line and not line.startswith(" ")]
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", COLLECTING: "1"})
+    ids = [line for line in out.stdout.splitlines()
+           if "::" in line and not line.startswith(" ") and not _in_here(line)]
     errors = [line.split()[1] for line in out.stdout.splitlines()
               if line.startswith("ERROR ") and len(line.split()) > 1]
     if not ids and not errors and out.returncode not in (0, 5):  # 5: no tests collected
@@ -65,12 +77,19 @@ def collect_guest_tests(paths):
 def pytest_generate_tests(metafunc):
     if "guest_test" not in metafunc.fixturenames:
         return
+    if os.environ.get(COLLECTING) == "1":  # collect_guest_tests' own pytest: no recursion
+        metafunc.parametrize("guest_test", [pytest.param("", id="nested", marks=pytest.mark.skip)])
+        return
+    if not guest_paths():
+        metafunc.parametrize("guest_test", [pytest.param("", id="no-guest-tests", marks=pytest.mark.skip(
+            reason="CARTON_VM_TESTS names no tests outside tests/vm"))])
+        return
     try:
         boot.check()
     except boot.Unavailable as e:
         reason = f"the VM cannot boot here: {e}"
         mark = pytest.mark.skip(reason=reason) if not vm_required() else pytest.mark.vm
-        metafunc.parametrize("guest_test", [pytest.param(f"unavailable: {e}", id="vm-unavailable", marks=mark)])
+        metafunc.parametrize("guest_test", [pytest.param(str(e), id="vm-unavailable", marks=mark)])
         return
     ids = collect_guest_tests(guest_paths())
     _collected[:] = ids
@@ -116,12 +135,15 @@ class GuestResults:
 @pytest.fixture(scope="session")
 def vm_run(request, tmp_path_factory):
     """Boot the guest once and run every guest test this session selected; a ``GuestResults``."""
+    unavailable = None
     try:
         boot.check()
     except boot.Unavailable as e:
-        if vm_required():
-            pytest.fail(f"the VM cannot boot here: {e} (and CARTON_REQUIRE_VM=1)", pytrace=False)
-        pytest.skip(f"the VM cannot boot here: {e}")
+        unavailable = f"the VM cannot boot here: {e}"
+    if unavailable and vm_required():
+        pytest.fail(f"{unavailable} (and CARTON_REQUIRE_VM=1)", pytrace=False)
+    if unavailable:
+        pytest.skip(unavailable)
     wanted = [item.callspec.params["guest_test"] for item in request.session.items
               if getattr(item, "callspec", None) and "guest_test" in item.callspec.params]
     # all of them: the paths themselves (as short as it gets); some: their node ids
@@ -131,7 +153,9 @@ def vm_run(request, tmp_path_factory):
     try:
         run = boot.run(args, workdir, echo=echo)
     except boot.BootError as e:
-        pytest.fail(str(e), pytrace=False)
+        run, failure = None, str(e)
+    if run is None:
+        pytest.fail(failure, pytrace=False)
     _runs.append(run)
     return GuestResults(run)
 
@@ -140,5 +164,5 @@ def pytest_terminal_summary(terminalreporter):
     for run in _runs:
         timings = ", ".join(f"{k} {v:.1f} s" for k, v in run.timings().items())
         terminalreporter.write_line(
-            f"vm: {boot.machine()} guest, kernel {run.status.get('kernel', '?')}: {timings}; "
+            f"vm: guest kernel {run.status.get('kernel', '?')}: {timings}; "
             f"guest pytest exit status {run.exit_status}; console, JUnit XML and reports in {run.workdir}")

@@ -71,8 +71,7 @@ stage2() {
   echo "stage2_start=$(uptime_s)" >> "$RESULTS/status"
   echo "kernel=$($bb uname -r)" >> "$RESULTS/status"
   $bb mkdir -p /dev/pts /dev/shm /dev/mqueue
-  $bb mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /dev/pts
-  $bb ln -sf pts/ptmx /dev/ptmx 2>/dev/null
+  $bb mount -t devpts -o ptmxmode=0666,mode=0620,gid=5 devpts /dev/pts
   $bb mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
   $bb mount -t mqueue mqueue /dev/mqueue
   $bb hostname carton-vm

@@ -20,7 +20,7 @@ _phases = {}
 def _write(record):
     global _file
     if _file is None:
-        _file = open(os.environ["CARTON_VM_REPORT"], "a")  # noqa: SIM115 - open for the session
+        _file = open(os.environ["CARTON_VM_REPORT"], "a")  # open for the whole session
     _file.write(json.dumps(record) + "\n")
     _file.flush()
     os.fsync(_file.fileno())
