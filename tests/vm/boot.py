@@ -134,8 +134,11 @@ def check():
         raise Unavailable(f"the VM harness is for x86_64 hosts, not {os.uname().machine}")
     find_qemu()
     find_busybox()
-    for path in (REPO, sys.executable):
-        if os.path.realpath(path).startswith(TMPFS_IN_GUEST):
+    # The checkout itself may be under them (guest_init.sh puts it back on top); the
+    # interpreter outside the checkout may not.
+    for path in (sys.executable,):
+        if os.path.realpath(path).startswith(TMPFS_IN_GUEST) and not \
+                os.path.realpath(path).startswith(os.path.realpath(REPO) + os.sep):
             raise Unavailable(f"{path} is under {', '.join(TMPFS_IN_GUEST)}, "
                               "where the guest mounts empty tmpfs file systems")
     _, version = find_kernel()

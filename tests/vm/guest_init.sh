@@ -47,10 +47,19 @@ stage1() {
   opts="trans=virtio,version=9p2000.L,msize=$MSIZE"
   mount -t 9p -o "ro,$opts,cache=$ROOT_CACHE" hostroot /newroot || die "cannot mount the host's / (9p)"
   [ -d "/newroot$REPO" ] || die "no $REPO in the host's / as the guest sees it"
+  # A checkout under /tmp, /var/tmp or /run (CI clones wherever it likes) would vanish
+  # under the tmpfs mounted below: keep it aside, and put it back on top at its own path.
+  case "$REPO" in
+    /tmp/*|/var/tmp/*|/run/*)
+      mkdir -p /keep && mount --bind "/newroot$REPO" /keep || die "cannot keep $REPO aside" ;;
+  esac
   mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /newroot/run || die "tmpfs on /run"
   for dir in tmp var/tmp; do
     mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "/newroot/$dir" || die "tmpfs on /$dir"
   done
+  if [ -d /keep ]; then
+    mkdir -p "/newroot$REPO" && mount --move /keep "/newroot$REPO" || die "cannot put $REPO back"
+  fi
   mkdir -p "/newroot$RESULTS"
   mount -t 9p -o "$opts" results "/newroot$RESULTS" || die "cannot mount the results share (9p)"
   for fs in proc sys dev; do
