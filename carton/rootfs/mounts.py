@@ -45,6 +45,11 @@ def bind_root(root_path):
     m.mount(root_path, root_path, None, m.MS_BIND | m.MS_REC)
 
 
+def remount_path(path, flags):
+    """Add ``flags`` to the bind mount at the host path ``path`` (MS_REMOUNT|MS_BIND)."""
+    m.mount(None, path, None, m.MS_REMOUNT | m.MS_BIND | flags | kept_flags(path))
+
+
 def mount_point_of(path):
     """The mount point of the mount that holds ``path`` (the longest match in mountinfo)."""
     best = "/"

@@ -118,6 +118,8 @@ def create(root, container_id, spec, opts):
         # The init opens it for writing as the container's root: in a user namespace
         # that is another user on the host, who must own it (runc does the same).
         os.chown(fifo, _host_id(spec.linux.uid_mappings), _host_id(spec.linux.gid_mappings))
+        if cgroup.version == 2:
+            _confine_devices(spec)
         explain.step("make the container's cgroup",
                      "the init is placed in it before it makes its cgroup namespace")
         cgroup.create()
@@ -239,6 +241,18 @@ def claim_name(root, name, container_id):
                                   f"{owner.id[:12]}") from None
             os.unlink(link)
     raise CartonError(f"cannot claim the container name {name!r}")
+
+
+def _confine_devices(spec):
+    """On cgroup v2 nothing enforces ``linux.resources.devices`` yet (that takes an eBPF
+    program): keep devices out of reach another way. Without CAP_MKNOD no new device
+    node can be made, and with the root mounted nodev none shipped in the rootfs opens;
+    /dev, a tmpfs of ours, holds only the nodes the runtime made."""
+    spec.confine_devices = True
+    caps = spec.process.capabilities
+    if caps is not None:
+        for name in caps.SETS:
+            setattr(caps, name, [c for c in getattr(caps, name) if c != "CAP_MKNOD"])
 
 
 def _host_id(mappings, container_id=0):

@@ -81,6 +81,10 @@ def setup_steps(spec):
              "pivot_root(2) needs the new root to be a mount point of its own",
              _bind_root),
     ]
+    if spec.confine_devices:
+        steps.append(Step("mount the root nodev", "no device cgroup here (cgroup v2 without an "
+                          "eBPF filter): device nodes shipped in the rootfs must not open",
+                          lambda ctx: mounts.remount_path(spec.root_path, m.MS_NODEV)))
     for mnt in spec.mounts:
         steps.append(_mount_step(mnt))
     if _has_fresh_dev(spec):

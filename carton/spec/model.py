@@ -267,7 +267,7 @@ class Spec:
     """A whole ``config.json``: process, root filesystem, hostname, mounts, Linux settings."""
 
     __slots__ = ("oci_version", "process", "root_path", "root_readonly", "hostname",
-                 "domainname", "mounts", "linux", "annotations", "hooks")
+                 "domainname", "mounts", "linux", "annotations", "hooks", "confine_devices")
 
     def __init__(self, process, root_path, root_readonly=False, hostname=None, domainname=None,
                  mounts=(), linux=None, annotations=None, oci_version=OCI_VERSION, hooks=None):
@@ -281,6 +281,8 @@ class Spec:
         self.linux = linux or Linux()
         self.annotations = dict(annotations or {})
         self.hooks = dict(hooks or {})  # kind (see HOOK_KINDS) -> [Hook]
+        # Not OCI: set by the runtime where no device cgroup can enforce device rules.
+        self.confine_devices = False
 
     def to_dict(self):
         d = {"ociVersion": self.oci_version, "process": self.process.to_dict(),
