@@ -1,7 +1,7 @@
 """``carton run [OPTIONS] ROOTFS COMMAND [ARG...]``: docker's ``run``, for a root filesystem.
 
 This front door has no container code of its own. It turns docker-style
-flags into an OCI ``Spec`` (``build_spec``), then drives the runtime core
+flags into an OCI ``Spec`` (``build_request``), then drives the runtime core
 like any other client: ``create``, ``start``, wait, remove. Everything a
 user can get wrong is checked here, before anything is made on the host.
 Resource limits (``--memory``, ``--cpus``, ...) keep docker's names, units

@@ -3,8 +3,9 @@
 A SOCK_SEQPACKET unix socket keeps message boundaries (one send, one
 receive) and can carry file descriptors (SCM_RIGHTS), which is how the
 master side of a terminal made inside the container reaches Carton.
-Both ends are close-on-exec: when the init execs the user's command, its
-end closes, and the parent reads end-of-file, which means "exec succeeded".
+Both ends are close-on-exec. For ``exec``, the parent reads on after
+"ready": end-of-file then means the process exec'd. For the init, the exec
+FIFO tells ``start`` how the exec went (see ``runtime/start.py``).
 """
 
 import _socket  # the C module: socket.py imports enum and selectors, ~2.5 ms

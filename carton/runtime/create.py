@@ -62,7 +62,7 @@ class Container:
         self.state = state
         self.record = record
         self.cgroup = cgroup
-        self.channel = channel  # foreground only: the init's exec result arrives here
+        self.channel = channel  # foreground only: the init's errors before the exec FIFO
         self.console = console  # foreground only: master fd of the container's terminal
 
 

@@ -1,7 +1,7 @@
 """What a container gets when nothing else is said: docker's defaults, as spec values.
 
-These are the values ``carton run`` starts from (and ``carton spec`` will
-write); flags then add to them or override them.
+These are the values ``carton run`` starts from, and ``carton spec`` writes
+(``spec/template.py``); flags then add to them or override them.
 """
 
 from .model import Mount, Namespace
