@@ -492,7 +492,7 @@ def exec_(argv, root):
     container_id = rest[0]
     from ..runtime.state import open_state
     from ..spec import load
-    from ..spec.model import Spec, User
+    from ..spec.model import Linux, Spec, User
 
     sd, record = open_state(root, container_id)
     base = record.get("process") or {}
@@ -523,7 +523,9 @@ def exec_(argv, root):
             process.no_new_privileges = True
     if values["apparmor"] or values["process_label"]:
         raise CartonError("AppArmor and SELinux are not available on this host", 1)
-    spec = Spec(process, "/", annotations=record.get("annotations"))
+    # The container's seccomp filter applies to what is exec'd in it too, as with runc.
+    spec = Spec(process, "/", annotations=record.get("annotations"),
+                linux=Linux(seccomp=record.get("seccomp")))
     from ..runtime.exec import ExecOptions, exec_process
 
     preserve = values["preserve_fds"] or "0"

@@ -101,7 +101,8 @@ def create(root, container_id, spec, opts):
             "created": _now(), "annotations": spec.annotations,
             "hooks": {kind: [h.to_dict() for h in hs] for kind, hs in spec.hooks.items()},
             "cgroup_paths": cgroup.paths,
-            "process": spec.process.to_dict(),  # what `exec` starts from
+            # What `exec` starts from: the process, and the same seccomp filter.
+            "process": spec.process.to_dict(), "seccomp": spec.linux.seccomp,
             "carton_pid": os.getpid(), "carton_start": process_start_time(os.getpid()),
         }
         state.save(record)  # first, so that a rival claiming the same name sees us alive
@@ -130,7 +131,8 @@ def create(root, container_id, spec, opts):
 
         pid, console, channel = _spawn(spec, cgroup, fifo, record, opts)
         start_time = process_start_time(pid)
-        record.update(pid=pid, start_time=start_time, status="created")
+        record.update(pid=pid, start_time=start_time, status="created",
+                      process=spec.process.to_dict())  # as confined (_confine_devices)
         state.save(record)
         if opts.pid_file:
             _write_pid_file(opts.pid_file, pid)
