@@ -16,7 +16,6 @@ import sys
 import time
 
 import pytest
-from oci_bundle import OCI
 
 from carton import cgroups
 from carton.cgroups import detect
@@ -343,15 +342,6 @@ def test_cgroup2_driver_on_the_cgroup2_mount():
 
 
 # -- through the runtime: the fields real clients send ------------------------------------
-
-
-@pytest.fixture
-def oci(carton, rootfs, tmp_path):
-    o = OCI(carton, rootfs, tmp_path)
-    try:
-        yield o
-    finally:
-        o.cleanup()
 
 
 def test_a_container_with_the_limits_containerd_and_podman_send(oci, tmp_path):

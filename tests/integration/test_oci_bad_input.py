@@ -11,18 +11,9 @@ import secrets
 import shutil
 
 import pytest
-from oci_bundle import OCI, PATH, mount_points, new_id
+from oci_bundle import PATH, mount_points, new_id
 
 from carton.errors import EXIT_NOT_FOUND
-
-
-@pytest.fixture
-def oci(carton, rootfs, tmp_path):
-    o = OCI(carton, rootfs, tmp_path)
-    try:
-        yield o
-    finally:
-        o.cleanup()
 
 
 class Watch:

@@ -9,19 +9,10 @@ import os
 import subprocess
 
 import pytest
-from oci_bundle import OCI, mount_points, wait_until
+from oci_bundle import mount_points, wait_until
 
 from carton.linux.caps import mask
 from carton.rootfs import busybox
-
-
-@pytest.fixture
-def oci(carton, rootfs, tmp_path):
-    o = OCI(carton, rootfs, tmp_path)
-    try:
-        yield o
-    finally:
-        o.cleanup()
 
 
 def sh(script):

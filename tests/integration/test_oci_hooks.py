@@ -12,7 +12,7 @@ import os
 import time
 
 import pytest
-from oci_bundle import OCI, PATH, alive, wait_until
+from oci_bundle import PATH, alive, wait_until
 
 LOOP = "trap 'exit 3' TERM; while :; do sleep 0.1; done"
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -23,15 +23,6 @@ SCRIPT = """#!/bin/sh
 state=$(cat)
 printf '%s|%s|%s|%s|%s\\n' "$2" "$(readlink /proc/self/ns/mnt)" "$3" "$HOOK_VAR" "$state" >> "$1"
 """
-
-
-@pytest.fixture
-def oci(carton, rootfs, tmp_path):
-    o = OCI(carton, rootfs, tmp_path)
-    try:
-        yield o
-    finally:
-        o.cleanup()
 
 
 class Hooks:

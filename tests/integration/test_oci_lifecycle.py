@@ -12,27 +12,10 @@ import socket
 import time
 
 import pytest
-from oci_bundle import OCI, alive, cmdline, new_id, wait_until
+from oci_bundle import alive, cmdline, new_id, wait_until
 
 # PID 1 of a PID namespace gets only the signals it has a handler for: this one handles TERM.
 LOOP = "trap 'exit 3' TERM; while :; do sleep 0.1; done"
-
-
-@pytest.fixture
-def oci(carton, rootfs, tmp_path):
-    o = OCI(carton, rootfs, tmp_path)
-    try:
-        yield o
-    finally:
-        o.cleanup()
-
-
-@pytest.fixture
-def shared(tmp_path):
-    """A host directory the containers see at /tmp (a directory the rootfs has already)."""
-    path = tmp_path / "shared"
-    path.mkdir()
-    return path
 
 
 def read(path):

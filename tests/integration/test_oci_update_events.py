@@ -17,7 +17,7 @@ import time
 
 import oci_bundle
 import pytest
-from oci_bundle import OCI, wait_until
+from oci_bundle import wait_until
 
 from carton import cgroups
 from carton.cli.run import _host_accounts_swap
@@ -25,23 +25,6 @@ from carton.cli.run import _host_accounts_swap
 M = 1 << 20
 LOOP = "trap 'exit 3' TERM; while :; do sleep 0.1; done"
 BUSY = "while :; do :; done"
-
-
-@pytest.fixture
-def oci(carton, rootfs, tmp_path):
-    o = OCI(carton, rootfs, tmp_path)
-    try:
-        yield o
-    finally:
-        o.cleanup()
-
-
-@pytest.fixture
-def shared(tmp_path):
-    """A host directory the containers see at /tmp (a directory the rootfs has already)."""
-    path = tmp_path / "shared"
-    path.mkdir()
-    return path
 
 
 def read(path):
