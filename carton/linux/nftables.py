@@ -59,7 +59,7 @@ def _libnftables():
 
 
 def _new_context(lib, output_flags=0):
-    """A fresh nft context whose output and errors go to buffers. nft_ctx_new(3).
+    """A fresh nft context whose output and errors go to buffers. nft_ctx_new, libnftables(3).
 
     Why: by default libnftables prints to the process's stdout and stderr;
     buffering lets us put nft's message into our own error instead. One
@@ -90,7 +90,7 @@ def _execute(commands, output_flags=0):
 
 
 def run(commands, narrate=None):
-    """Apply nft ``commands`` atomically: all of them, or none. nft_run_cmd_from_buffer(3).
+    """Apply nft ``commands`` atomically: all of them, or none. nft_run_cmd_from_buffer, libnftables(3).
 
     Why: Carton's firewall changes are small batches (make the table if
     needed, then add an element); one transaction means another process
