@@ -89,9 +89,44 @@ def descendants(pid):
     return result
 
 
+def _nft_tables():
+    """Carton's nftables tables (``carton``, ``carton-test-...``), via the nft command."""
+    import subprocess
+
+    if not have("nft"):
+        return set()
+    out = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+    return {line.strip() for line in out.splitlines() if " carton" in line}
+
+
+def _network_leases():
+    """Addresses and ports that Carton's network store still hands out."""
+    import json
+
+    path = os.path.join(os.environ.get("CARTON_NETWORK_DIR") or "/run/carton-network",
+                        "state.json")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return set()
+    found = {f"{net}:{ip}" for net, rec in data.get("networks", {}).items()
+             for ip in rec.get("leases", {})}
+    found |= {f"port {p['host_port']}/{p['proto']}" for p in data.get("ports", [])}
+    if "forwarding_was" in data:
+        found.add("ip_forward turned on by carton")
+    return found
+
+
+def _ip_forward():
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        return {"ip_forward=" + f.read().strip()}
+
+
 def snapshot():
     return {"mounts": _mount_points(), "cgroups": _cgroups(), "links": _links(),
-            "processes": _foreign_processes()}
+            "processes": _foreign_processes(), "nft tables": _nft_tables(),
+            "network leases": _network_leases(), "sysctl": _ip_forward()}
 
 
 def leaks(before, after):

@@ -41,6 +41,10 @@ OPTIONS = [
     Option("--read-only", "mount the root filesystem read-only"),
     Option("--tmpfs", "mount a tmpfs at PATH (options as mount(8): size=64m,mode=1777)",
            value=True, many=True, metavar="PATH[:OPTS]"),
+    Option("--network,--net", "bridge (default), none, host, container:NAME|ID, or a network "
+           "made with carton network create", value=True, metavar="NETWORK", dest="network"),
+    Option("-p,--publish", "publish a container's port on the host: [IP:]HOST_PORT:CONTAINER_PORT"
+           "[/tcp|udp], ranges as 8000-8009:80-89", value=True, many=True, metavar="PORTS"),
     Option("-i,--interactive", "keep stdin open and connected to the container"),
     Option("-t,--tty", "give the container a pseudo-terminal"),
     # resource limits (docker's names and units; see build_resources)
@@ -93,24 +97,28 @@ def main(argv, root):
 
     from ..runtime.create import CreateOptions
     from ..runtime.run import run_foreground
+    from ..runtime.sweep import sweep
 
+    sweep(root)  # first: a crashed run's orphan may hold the name, an address or a port
     container_id = os.urandom(32).hex()
-    request = build_request(values, rest, container_id)
-    opts = CreateOptions(bundle=request.spec.root_path, name=request.name, files=request.files)
+    request = build_request(values, rest, container_id, root)
+    opts = CreateOptions(bundle=request.spec.root_path, name=request.name, files=request.files,
+                         network=request.network)
     return run_foreground(root, container_id, request.spec, opts, request.interactive)
 
 
 class RunRequest:
     """What ``carton run`` asks of the runtime: a spec, and how to attach to it."""
 
-    def __init__(self, spec, name, interactive, files):
+    def __init__(self, spec, name, interactive, files, network=None):
         self.spec = spec
         self.name = name
         self.interactive = interactive
         self.files = files  # {name in the state dir: text}, bind-mounted into /etc
+        self.network = network  # network.modes.Choice, for a bridge network; None otherwise
 
 
-def build_request(values, rest, container_id):
+def build_request(values, rest, container_id, root="/run/carton"):
     """Check every flag and build the Spec; raise CartonError on the first bad input."""
     rootfs = _check_rootfs(rest[0])
     args = rest[1:]
@@ -119,7 +127,11 @@ def build_request(values, rest, container_id):
     name = values["name"]
     if name is not None:
         _check_name(name)
-    hostname = values["hostname"] if values["hostname"] is not None else container_id[:12]
+    from ..network import modes
+
+    network = modes.choose(values["network"], values["publish"], root,
+                           values["hostname"] is not None)
+    hostname = values["hostname"] or network.hostname or container_id[:12]
     _check_hostname(hostname)
     cwd = values["workdir"] or "/"
     if not cwd.startswith("/"):
@@ -144,22 +156,30 @@ def build_request(values, rest, container_id):
     _check_unique_destinations(defaults.mounts() + user_mounts)
     files = {}
     if has_etc:
-        files = {"hostname": etcfiles.hostname(hostname),
-                 "hosts": etcfiles.hosts(hostname),
-                 "resolv.conf": etcfiles.resolv_conf(_read_host_resolv_conf())}
+        files = _etc_files(network, hostname)
         # A volume of the user's on one of these wins, as with docker.
         taken = {m.destination for m in user_mounts}
         files = {f: text for f, text in files.items() if f"/etc/{f}" not in taken}
     # The sources of these binds are names in the state directory; the runtime,
-    # which owns that directory, fills in the full paths.
-    mounts = defaults.mounts() + [Mount(f"/etc/{f}", "bind", f, ["rbind", "rprivate"])
-                                  for f in files] + user_mounts
+    # which owns that directory, fills in the full paths. With --network
+    # container:X they are X's own files, shared.
+    etc_mounts = [Mount(f"/etc/{f}", "bind", network.etc_sources.get(f, f), ["rbind", "rprivate"])
+                  for f in files]
+    files = {f: text for f, text in files.items() if f not in network.etc_sources}
+    mounts = defaults.mounts() + etc_mounts + user_mounts
+    namespaces = defaults.namespaces()
+    if network.mode == "host":
+        namespaces = [n for n in namespaces if n.type != "network"]
+    elif network.mode == "container":
+        for n in namespaces:
+            if n.type == "network":
+                n.path = network.netns_path
 
     process = Process(args, env, cwd,
                       User(user.uid, user.gid, user.additional_gids),
                       terminal=bool(values["tty"]),
                       console_size=_caller_terminal_size() if values["tty"] else None)
-    linux = Linux(defaults.namespaces(), defaults.MASKED_PATHS, defaults.READONLY_PATHS,
+    linux = Linux(namespaces, defaults.MASKED_PATHS, defaults.READONLY_PATHS,
                   cgroups_path=_cgroups_path(values["cgroup_parent"], container_id),
                   resources=build_resources(values))
     spec = Spec(process, rootfs, root_readonly=bool(values["read_only"]), hostname=hostname,
@@ -169,7 +189,24 @@ def build_request(values, rest, container_id):
 
     apply_run_options(spec, cap_add=values["cap_add"], cap_drop=values["cap_drop"],
                       privileged=bool(values["privileged"]), security_opts=values["security_opt"])
-    return RunRequest(spec, name, bool(values["interactive"]), files)
+    return RunRequest(spec, name, bool(values["interactive"]), files,
+                      network if network.mode == "bridge" else None)
+
+
+def _etc_files(network, hostname):
+    """/etc/hostname, hosts and resolv.conf, as the network mode wants them.
+
+    On the host's network the host's own hosts and resolv.conf are right as
+    they are (its loopback resolver is reachable); in a network namespace of
+    its own a container cannot reach the host's 127.0.0.53 (resolv_conf).
+    A bridged container's address goes into hosts once it has one (bridge.py).
+    """
+    if network.mode == "host":
+        return {"hostname": etcfiles.hostname(hostname),
+                "hosts": _read_host_file("/etc/hosts") or etcfiles.hosts(hostname),
+                "resolv.conf": _read_host_file("/etc/resolv.conf")}
+    return {"hostname": etcfiles.hostname(hostname), "hosts": etcfiles.hosts(hostname),
+            "resolv.conf": etcfiles.resolv_conf(_read_host_file("/etc/resolv.conf"))}
 
 
 # -- resource limits ---------------------------------------------------------------
@@ -429,9 +466,9 @@ def _caller_terminal_size():
     return tty.get_size(0) or tty.get_size(1)
 
 
-def _read_host_resolv_conf():
+def _read_host_file(path):
     try:
-        with open("/etc/resolv.conf") as f:
+        with open(path) as f:
             return f.read()
     except OSError:
         return ""

@@ -21,9 +21,19 @@ def hostname(name):
     return name + "\n"
 
 
-def hosts(name, address=None):
-    """docker's /etc/hosts; the container's own name maps to its address when it has one."""
-    return HOSTS + (f"{address}\t{name}\n" if address else "")
+def hosts(name, address=None, aliases=(), peers=()):
+    """docker's /etc/hosts; the container's own name maps to its address when it has one.
+
+    ``peers`` are (address, [names]) of the other containers on a named
+    network: that is how they find each other by name.
+    """
+    text = HOSTS
+    if address:
+        text += "\t".join([address, name, *aliases]) + "\n"
+    for peer, names in peers:
+        if names:
+            text += "\t".join([peer, *names]) + "\n"
+    return text
 
 
 def resolv_conf(host_text):

@@ -37,10 +37,10 @@ class CreateOptions:
     """How the caller wants the container made (runc's ``create`` flags, and ``carton run``'s)."""
 
     __slots__ = ("bundle", "pid_file", "console_socket", "name", "files", "foreground",
-                 "preserve_fds")
+                 "preserve_fds", "network")
 
     def __init__(self, bundle="", pid_file=None, console_socket=None, name=None, files=None,
-                 foreground=False, preserve_fds=0):
+                 foreground=False, preserve_fds=0, network=None):
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -104,6 +104,9 @@ def create(root, container_id, spec, opts):
             # What `exec` starts from: the process, and the same seccomp filter.
             "process": spec.process.to_dict(), "seccomp": spec.linux.seccomp,
             "carton_pid": os.getpid(), "carton_start": process_start_time(os.getpid()),
+            # A foreground run's container dies with its carton; if that carton
+            # crashes instead, the next one sweeps the orphan (sweep.py).
+            "foreground": opts.foreground,
         }
         state.save(record)  # first, so that a rival claiming the same name sees us alive
         if opts.name:

@@ -1,8 +1,9 @@
 """``delete``: remove a container and everything it owns on the host.
 
 What it owns is what ``create`` recorded before making it: the cgroup, the
-name, the state directory. A running container is refused unless ``--force``,
-which kills it first (all of it: the init's death ends its PID namespace).
+name, the network (address, ports, veth), the state directory. A running
+container is refused unless ``--force``, which kills it first (all of it:
+the init's death ends its PID namespace).
 """
 
 import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
@@ -48,6 +49,11 @@ def remove(sd, record, current):
         for pid in cgroup.pids():
             wait_gone(pid, timeout=5)
         cgroup.destroy()
+    if os.path.exists(sd.file("network.json")):
+        # Leases, published ports, the veth's host end; the bridge if it was the last.
+        from ..network import bridge
+
+        bridge.release(record["id"])
     if record.get("name_link"):
         try:
             os.unlink(record["name_link"])

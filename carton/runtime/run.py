@@ -36,6 +36,13 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
         signal.pthread_sigmask(signal.SIG_UNBLOCK, attach.FORWARDED)
     reaped = False
     try:
+        if opts.network is not None:
+            # Between create and start: the init has its network namespace and
+            # waits, so the command's first instruction finds the network ready.
+            from ..network import bridge
+
+            bridge.attach(container.state, container.pid, opts.network.network,
+                          opts.network.published, name=opts.name, hostname=spec.hostname)
         try:
             release(container.state, container.record)
         except CartonError:

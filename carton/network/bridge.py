@@ -1,0 +1,262 @@
+"""A container on a bridge network: veth pair, address, default route, NAT, published ports.
+
+    container netns                 host
+    ---------------                 ----
+    eth0 10.87.0.2/24  ◄── veth ──► cv<id>  ──master──►  carton0 10.87.0.1/24 ──► NAT ──► uplink
+    default via 10.87.0.1
+
+``attach`` runs between ``create`` and ``start``: the init already has its
+network namespace (``/proc/PID/ns/net``) and waits on the exec FIFO, so the
+container's first instruction finds its network ready. Everything is written
+down before it is made (``store.py``, and ``network.json`` in the container's
+state directory); ``release`` undoes it, from that record alone, after the
+container exits, on ``delete``, or in the sweep after a crash.
+
+The bridge, its masquerade rule and IP forwarding exist only while some
+container uses the network: the first one to attach makes them, the last one
+to leave takes them away (as podman's netavark does), so a host without
+containers carries no trace of Carton.
+"""
+
+import os
+
+from .. import explain
+from ..errors import CartonError
+from . import config
+from .addresses import Subnet, to_int, to_text
+from .ports import conflict
+from .store import Store
+
+NETNS_IFNAME = "eth0"
+
+
+def veth_name(container_id):
+    """The host end of a container's veth pair: ``cv`` + 13 characters of its id (IFNAMSIZ is 16)."""
+    return "cv" + container_id[:13]
+
+
+def attach(sd, pid, network_name, published, name=None, hostname=None):
+    """Put the container whose init is ``pid`` on ``network_name``; return its address (text).
+
+    ``sd`` is the container's StateDir; ``published`` a list of ports.Published.
+    On failure everything made so far is taken away again, and the error raised.
+    """
+    from ..linux import sysctl
+    from ..linux.netlink import Netlink
+
+    net = config.load(network_name)
+    veth = veth_name(sd.id)
+    netns = f"/proc/{pid}/ns/net"
+    with Store() as store:
+        _release_orphans(store)
+        rec = store.network(net.name)
+        first = rec is None
+        if first:
+            with Netlink() as nl:
+                config.check_clash(net.subnet, host_routes(nl),
+                                   {n.bridge for n in config.all_networks()})
+            rec = {"bridge": net.bridge, "subnet": str(net.subnet),
+                   "gateway": to_text(net.gateway), "leases": {}}
+            store.data["networks"][net.name] = rec
+        for p in published:
+            for other in store.data["ports"]:
+                if conflict(p.to_dict(), other):
+                    raise CartonError(f"port {p.host_port}/{p.proto} is already published by "
+                                      f"container {other.get('name') or other['id'][:12]}")
+        address = _free_address(net, rec)
+        ip = to_text(address)
+        rec["leases"][ip] = {"id": sd.id, "state_dir": sd.path, "name": name,
+                             "hostname": hostname, "veth": veth}
+        store.data["ports"] += [dict(p.to_dict(), id=sd.id, name=name, network=net.name,
+                                     container_ip=ip) for p in published]
+        if "forwarding_was" not in store.data and sysctl.read_sysctl("net.ipv4.ip_forward") != "1":
+            store.data["forwarding_was"] = "0"
+        explain.step(f"record {ip} on network {net.name}",
+                     "record before make: the address, veth and ports are written down first, "
+                     "so a crash leaves nothing nobody knows about")
+        sd.write_file("network.json", f'{{"network": "{net.name}", "address": "{ip}"}}\n')
+        store.save()
+        try:
+            _make(net, first, veth, netns, ip, published, sd.id)
+        except BaseException:
+            _release(store, sd.id)
+            store.save()
+            raise
+        _update_hosts(store, net.name)
+    return ip
+
+
+def release(container_id):
+    """Take away what ``attach`` made for this container (safe to call twice)."""
+    with Store() as store:
+        _release(store, container_id)
+        store.save()
+
+
+def _make(net, first, veth, netns, ip, published, container_id):
+    from ..linux import sysctl
+    from ..linux.netlink import Netlink
+    from . import firewall
+
+    prefix = net.subnet.prefix
+    with Netlink() as nl:
+        if first or nl.link_index(net.bridge) is None:
+            explain.step(f"make the bridge {net.bridge}",
+                         "a virtual switch on the host: every container's veth plugs into it, "
+                         "and its own address is the containers' gateway")
+            if nl.link_index(net.bridge) is None:
+                nl.add_bridge(net.bridge)
+                nl.add_address(net.bridge, f"{to_text(net.gateway)}/{prefix}")
+            nl.set_up(net.bridge)
+            explain.step("masquerade the network's traffic to the outside",
+                         "containers' private addresses are rewritten to the host's as they "
+                         "leave, in Carton's own nftables table")
+            # Before route_localnet below: the table also guards the bridge against
+            # packets to the host's 127.0.0.0/8, which that setting would let through.
+            firewall.add_network(net.bridge, str(net.subnet))
+            # Lets the host's own 127.0.0.1 reach published ports: DNAT sends such
+            # packets out the bridge with a loopback source, which the kernel would
+            # otherwise drop as martian (docker does the same without its proxy).
+            sysctl.write_sysctl(f"net.ipv4.conf.{net.bridge}.route_localnet", "1")
+        if sysctl.read_sysctl("net.ipv4.ip_forward") != "1":
+            explain.step("turn on IP forwarding",
+                         "the host must route between the bridge and its uplink; Carton turns "
+                         "it off again when the last bridged container is gone")
+            sysctl.write_sysctl("net.ipv4.ip_forward", "1")
+        explain.step(f"make the veth pair {veth} <-> {NETNS_IFNAME}",
+                     "a virtual cable: one end on the bridge, the other created directly in "
+                     "the container's network namespace")
+        nl.add_veth(veth, NETNS_IFNAME, peer_netns=netns)
+        nl.set_master(veth, net.bridge)
+        _hairpin(veth)
+        nl.set_up(veth)
+    explain.step(f"give {NETNS_IFNAME} the address {ip}/{prefix} and a default route",
+                 "from a netlink socket opened inside the container's network namespace")
+    with Netlink(netns=netns) as inside:
+        inside.add_address(NETNS_IFNAME, f"{ip}/{prefix}")
+        inside.set_up(NETNS_IFNAME)
+        inside.add_route(gateway=to_text(net.gateway), dev=NETNS_IFNAME)
+    for p in published:
+        explain.step(f"publish {p}", "a DNAT rule sends the host port to the container")
+        firewall.publish(container_id, p.host_ip or None, p.host_port, p.proto, ip,
+                         p.container_port)
+
+
+def _hairpin(veth):
+    """Let the bridge send a frame back out the port it came in by (hairpin mode).
+
+    Why: a container that calls its own published port (host:8080) is DNATed
+    back to itself, and that packet must leave the bridge by the port it
+    arrived on, which a bridge normally refuses. It is a sysfs attribute of
+    the bridge port; ``bridge link set dev VETH hairpin on`` (bridge(8)) sets
+    the same thing through netlink.
+    """
+    path = f"/sys/class/net/{veth}/brport/hairpin_mode"
+    explain.call("write", path, "1")
+    with open(path, "w") as f:
+        f.write("1")
+
+
+def _release(store, container_id):
+    """Forget and remove one container's leases and ports; the network too, if it was the last."""
+    from . import firewall
+
+    errors = []
+
+    def attempt(what, *args):
+        try:
+            what(*args)
+        except (OSError, CartonError) as e:
+            errors.append(str(e))
+
+    for p in [p for p in store.data["ports"] if p["id"] == container_id]:
+        attempt(firewall.unpublish, container_id, p["host_ip"] or None, p["host_port"], p["proto"],
+                p["container_ip"], p["container_port"])
+        store.data["ports"].remove(p)
+    for name, rec in list(store.data["networks"].items()):
+        mine = [ip for ip, lease in rec["leases"].items() if lease["id"] == container_id]
+        if not mine:
+            continue
+        for ip in mine:
+            attempt(_delete_link, rec["leases"].pop(ip)["veth"])
+        if rec["leases"]:
+            _update_hosts(store, name)
+            continue
+        # The last container has left: the network goes too.
+        attempt(firewall.remove_network, rec["bridge"], rec["subnet"])
+        attempt(_delete_link, rec["bridge"])
+        del store.data["networks"][name]
+    if not store.data["networks"]:
+        attempt(firewall.remove_table_if_unused)
+        if store.data.pop("forwarding_was", None) is not None:
+            from ..linux import sysctl
+
+            attempt(sysctl.write_sysctl, "net.ipv4.ip_forward", "0")
+    if errors:
+        from .. import log
+
+        for e in errors:
+            log.warning(f"network cleanup: {e}")
+
+
+def _release_orphans(store):
+    """Leases whose container's state directory is gone (a crash, a lost delete): release them."""
+    for _, _, lease in list(store.leases()):
+        if not os.path.isdir(lease["state_dir"]):
+            _release(store, lease["id"])
+
+
+def _delete_link(name):
+    from ..linux.netlink import Netlink
+
+    with Netlink() as nl:
+        nl.delete_link(name, missing_ok=True)
+
+
+def _free_address(net, rec):
+    """The lowest free address: .1 is the gateway; the network and broadcast addresses are not hosts."""
+    taken = {to_int(ip) for ip in rec["leases"]}
+    for n in range(2, net.subnet.size - 1):
+        address = net.subnet.host(n)
+        if address not in taken:
+            return address
+    raise CartonError(f"network {net.name} has no free address left in {net.subnet}")
+
+
+def host_routes(nl):
+    """The host's IPv4 routes as (Subnet, device name) pairs, for clash checks."""
+    names = {link["index"]: link["name"] for link in nl.links()}
+    return [(Subnet(to_int(r["dst"]), r["dst_len"]) if r["dst_len"] else Subnet(0, 0),
+             names.get(r.get("oif"), "?")) for r in nl.routes()]
+
+
+def _update_hosts(store, network_name):
+    """Name resolution on a named network: every container's /etc/hosts lists its neighbours.
+
+    The hosts file is a bind mount of a file in the container's state
+    directory; it is rewritten in place (same inode), so the change shows
+    inside at once. The default network resolves only the container's own
+    name, as docker's default bridge does.
+    """
+    from ..rootfs import etcfiles
+
+    rec = store.network(network_name)
+    if rec is None:
+        return
+    entries = [(ip, lease) for ip, lease in rec["leases"].items()]
+    for ip, lease in entries:
+        peers = []
+        if network_name != config.DEFAULT_NETWORK:
+            peers = [(other_ip, [n for n in (other.get("name"), other.get("hostname")) if n])
+                     for other_ip, other in entries if other["id"] != lease["id"]]
+        own = [n for n in (lease.get("hostname"), lease.get("name")) if n]
+        text = etcfiles.hosts(own[0] if own else "", ip, aliases=own[1:], peers=peers)
+        path = os.path.join(lease["state_dir"], "hosts")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue  # a volume of the user's is on /etc/hosts, or the rootfs has no /etc
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)

@@ -1,0 +1,410 @@
+"""Networking for real: none, host, bridge, named networks, NAT, published ports, the sweep.
+
+Every address here lives on a bridge Carton makes (10.87.0.0/16 by default,
+or a subnet the test picks) or in an "outside" network namespace the test
+makes and connects to the host with a veth pair of its own: nothing is sent
+anywhere else. The session's leak check (tests/conftest.py) fails if a link,
+an nftables table, a lease or ``ip_forward`` is left changed.
+"""
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from carton_testlib import have
+
+pytestmark = pytest.mark.skipif(not have("ip"), reason="needs iproute2's ip for the test's own netns")
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def _rand():
+    return f"{random.randrange(1 << 24):06x}"
+
+
+def _port():
+    return random.randrange(20000, 30000)
+
+
+def _store():
+    path = os.path.join(os.environ.get("CARTON_NETWORK_DIR") or "/run/carton-network",
+                        "state.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return {"networks": {}, "ports": []}
+
+
+def _wait_for(predicate, timeout=10, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _address_of(name_or_id_prefix):
+    """A running container's address, from the store (by --name, or id prefix)."""
+    def find():
+        for net in _store()["networks"].values():
+            for ip, lease in net["leases"].items():
+                if lease.get("name") == name_or_id_prefix or lease["id"].startswith(name_or_id_prefix):
+                    return ip
+        return None
+    return _wait_for(find, what=f"an address for {name_or_id_prefix}")
+
+
+class Background:
+    """A ``carton run`` in the background, stopped (SIGTERM, forwarded) at the end."""
+
+    def __init__(self, carton, *args):
+        self.proc = carton.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=30)
+        return out, err
+
+
+@pytest.fixture
+def background(carton):
+    started = []
+
+    def start(*args):
+        b = Background(carton, *args)
+        started.append(b)
+        return b
+    yield start
+    for b in started:
+        b.stop()
+
+
+def _stoppable(command):
+    """``command`` under a shell that exits on SIGTERM.
+
+    As PID 1 of its namespace a process ignores every signal it has no
+    handler for, SIGTERM included; ``carton run`` forwards the signal, and
+    httpd or sleep would go on. (docker stop gives up after 10 s and kills.)
+    """
+    return ["sh", "-c", f"trap 'exit 0' TERM; {command} & wait"]
+
+
+def _serve(text, port=80):
+    """busybox httpd serving ``text`` at / on ``port``, stopped by SIGTERM."""
+    return _stoppable(f"mkdir -p /tmp/www && echo {text} > /tmp/www/index.html && "
+                      f"httpd -f -p {port} -h /tmp/www")
+
+
+def _http_get(url, timeout=10):
+    def get():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            return None
+    return _wait_for(get, timeout, what=f"an answer from {url}")
+
+
+# -- none, host, container:, the default bridge -------------------------------------------
+
+
+def test_none_has_only_loopback(carton, rootfs):
+    r = carton("run", "--network", "none", rootfs, "ls", "/sys/class/net")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["lo"]
+
+
+def test_host_sees_the_hosts_links(carton, rootfs):
+    r = carton("run", "--network", "host", rootfs, "ls", "/sys/class/net")
+    assert r.returncode == 0, r.stderr
+    assert set(r.stdout.split()) == set(os.listdir("/sys/class/net"))
+
+
+def test_bridge_is_the_default(carton, rootfs):
+    r = carton("run", rootfs, "sh", "-c",
+               "ls /sys/class/net; ip -4 -o addr show eth0; ip route; ping -c1 -W2 10.87.0.1 "
+               ">/dev/null && echo gateway-ok; cat /etc/hosts")
+    assert r.returncode == 0, r.stderr + r.stdout
+    words = r.stdout.split()
+    assert "eth0" in words and "lo" in words
+    assert "inet 10.87.0." in r.stdout
+    assert "default via 10.87.0.1 dev eth0" in r.stdout
+    assert "gateway-ok" in r.stdout
+    address = r.stdout.split("inet ")[1].split("/")[0]
+    assert f"{address}\t" in r.stdout  # /etc/hosts names the container's own address
+    # After the run: no veth, no bridge, no rules, no lease.
+    assert not any(link.startswith(("cv", "carton0")) for link in os.listdir("/sys/class/net"))
+    assert _store()["networks"] == {}
+
+
+def test_two_containers_on_the_default_bridge_reach_each_other_by_address(carton, rootfs,
+                                                                          background):
+    server = background("run", "--name", f"srv-{_rand()}", rootfs, *_serve("hello-bridge"))
+    name = server.proc.args[server.proc.args.index("--name") + 1]
+    ip = _address_of(name)
+    r = carton("run", rootfs, "sh", "-c",
+               f"for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://{ip}/ && exit 0; "
+               "sleep 0.3; done; exit 1")
+    assert r.returncode == 0, r.stderr
+    assert "hello-bridge" in r.stdout
+
+
+def test_container_network_mode_shares_the_namespace(carton, rootfs, background):
+    name = f"owner-{_rand()}"
+    server = background("run", "--name", name, rootfs, *_serve("shared-ns", 8081))
+    ip = _address_of(name)
+    r = carton("run", "--network", f"container:{name}", rootfs, "sh", "-c",
+               "ip -4 -o addr show eth0; for i in 1 2 3 4 5 6 7 8 9 10; do "
+               "wget -qO- http://127.0.0.1:8081/ && exit 0; sleep 0.3; done; exit 1")
+    assert r.returncode == 0, r.stderr
+    assert f"inet {ip}/" in r.stdout and "shared-ns" in r.stdout
+    server.stop()
+
+
+# -- named networks ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def network(carton):
+    name = f"carton-test-{_rand()}"
+    r = carton("network", "create", name)
+    assert r.returncode == 0, r.stderr
+    yield name
+    r = carton("network", "rm", name)
+    assert r.returncode == 0, r.stderr
+
+
+def test_named_network_by_name(carton, rootfs, network, background):
+    background("run", "--network", network, "--name", "web", rootfs, *_serve("by-name"))
+    _address_of("web")
+    r = carton("run", "--network", network, "--name", "client", rootfs, "sh", "-c",
+               "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://web/ && exit 0; sleep 0.3; "
+               "done; cat /etc/hosts; exit 1")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "by-name" in r.stdout
+
+
+def test_network_commands(carton, network):
+    r = carton("network", "ls")
+    assert r.returncode == 0 and network in r.stdout and "bridge" in r.stdout
+    assert "carton0" in r.stdout and "10.87.0.0/24" in r.stdout
+    r = carton("network", "inspect", network)
+    [info] = json.loads(r.stdout)
+    assert info["Name"] == network and info["IPAM"]["Config"][0]["Subnet"].startswith("10.87.")
+    assert info["Containers"] == {}
+    r = carton("network", "create", network)
+    assert r.returncode != 0 and "already exists" in r.stderr
+
+
+def test_network_rm_in_use_is_refused(carton, rootfs, network, background):
+    background("run", "--network", network, "--name", "busy", rootfs, *_stoppable("sleep 60"))
+    _address_of("busy")
+    r = carton("network", "rm", network)
+    assert r.returncode != 0
+    assert f"network {network} is in use by container(s) busy" in r.stderr
+
+
+# -- the outside world: NAT and published ports ---------------------------------------------
+
+
+class Outside:
+    """A network namespace standing for "another host", linked to ours by a veth pair."""
+
+    def __init__(self):
+        tag = _rand()
+        self.ns = f"carton-test-{tag}"
+        self.host_link = f"ct{tag}"
+        self.host_ip = f"10.123.{random.randrange(1, 250)}.1"
+        self.ip = self.host_ip[:-1] + "2"
+        run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+        run("ip", "netns", "add", self.ns)
+        try:
+            run("ip", "link", "add", self.host_link, "type", "veth", "peer", "name", "eth0",
+                "netns", self.ns)
+            run("ip", "addr", "add", f"{self.host_ip}/24", "dev", self.host_link)
+            run("ip", "link", "set", self.host_link, "up")
+            run("ip", "-n", self.ns, "addr", "add", f"{self.ip}/24", "dev", "eth0")
+            run("ip", "-n", self.ns, "link", "set", "eth0", "up")
+            run("ip", "-n", self.ns, "link", "set", "lo", "up")
+        except BaseException:
+            self.remove()
+            raise
+
+    def popen(self, *argv, **kwargs):
+        return subprocess.Popen(["ip", "netns", "exec", self.ns, *argv], **kwargs)
+
+    def remove(self):
+        subprocess.run(["ip", "link", "del", self.host_link], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
+@pytest.fixture
+def outside():
+    o = Outside()
+    yield o
+    o.remove()
+
+
+_PEER_SERVER = """
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(1)
+print("listening", flush=True)
+c, addr = s.accept()
+print(addr[0], flush=True)
+c.sendall(b"hi from outside\\n")
+c.close()
+"""
+
+
+def test_outbound_nat_shows_the_hosts_address(carton, rootfs, outside):
+    port = _port()
+    server = outside.popen("python3", "-c", _PEER_SERVER, str(port), stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        assert server.stdout.readline().strip() == "listening"
+        r = carton("run", rootfs, "sh", "-c", f"nc {outside.ip} {port} </dev/null")
+        assert r.returncode == 0, r.stderr
+        assert "hi from outside" in r.stdout
+        seen = server.stdout.readline().strip()
+        assert seen == outside.host_ip  # masqueraded: the host's address, not 10.87.0.x
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_published_tcp_port_from_localhost_and_outside(carton, rootfs, outside, background):
+    port = _port()
+    background("run", "-p", f"{port}:80", rootfs, *_serve("published"))
+    assert "published" in _http_get(f"http://127.0.0.1:{port}/")
+    # "Another host": the outside namespace reaches the host's address on its link.
+    client = outside.popen("python3", "-c",
+                           "import urllib.request,sys,time\n"
+                           "for i in range(50):\n"
+                           "    try:\n"
+                           f"        print(urllib.request.urlopen('http://{outside.host_ip}:{port}/',"
+                           " timeout=2).read().decode()); sys.exit(0)\n"
+                           "    except OSError: time.sleep(0.2)\n"
+                           "sys.exit(1)", stdout=subprocess.PIPE, text=True)
+    out, _ = client.communicate(timeout=30)
+    assert client.returncode == 0 and "published" in out
+
+
+# busybox's nc has no UDP; the host's python, bind-mounted read-only, answers instead.
+_HOST_PYTHON = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/usr/lib64:/lib64:ro"]
+_UDP_ECHO = """
+import signal, socket, sys
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5353))
+while True:
+    data, peer = s.recvfrom(512)
+    s.sendto(b"echo:" + data, peer)
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3") or os.path.islink("/usr")
+                    or not os.path.islink("/lib"), reason="needs a merged-/usr host python3")
+def test_published_udp_port(carton, rootfs, background):
+    port = _port()
+    background("run", "-p", f"{port}:5353/udp", *_HOST_PYTHON, rootfs,
+               "/usr/bin/python3", "-c", _UDP_ECHO)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    try:
+        def ask():  # until the server listens: earlier datagrams are lost, as UDP may
+            s.sendto(b"over-udp", ("127.0.0.1", port))
+            try:
+                return s.recvfrom(512)[0]
+            except OSError:
+                return None
+        assert _wait_for(ask, what="a UDP answer") == b"echo:over-udp"
+    finally:
+        s.close()
+
+
+def test_a_port_cannot_be_published_twice(carton, rootfs, background):
+    port = _port()
+    background("run", "--name", f"first-{_rand()}", "-p", f"{port}:80", rootfs,
+               *_stoppable("sleep 60"))
+    carton.init_pid()  # started: its network was made before
+    before = set(os.listdir("/sys/class/net"))
+    r = carton("run", "-p", f"{port}:81", rootfs, "true")
+    assert r.returncode == 125
+    assert f"port {port}/tcp is already published by container first-" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert set(os.listdir("/sys/class/net")) == before  # the loser left no veth
+    assert len(_store()["ports"]) == 1
+
+
+# -- bad input, and the sweep after a crash ---------------------------------------------------
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--network", "nope"], "network nope not found"),
+    (["--network", "container:nope"], "no such container"),
+    (["--network", "none", "-p", "80:80"], "conflicting options"),
+    (["-p", "80"], "give the host port"),
+    (["-p", "1:2/sctp"], "tcp or udp"),
+    (["--network", "container:x", "-h", "y"], "conflicting options: --hostname"),
+])
+def test_bad_network_input(carton, rootfs, args, message):
+    before = set(os.listdir("/sys/class/net"))
+    r = carton("run", *args, rootfs, "true")
+    assert r.returncode == 125, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert set(os.listdir("/sys/class/net")) == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["create", "--subnet", "10.87.0.0/16", "x-" + _rand()], "overlaps network bridge"),
+    (["create", "--subnet", "10.1.2.3/24", "x-" + _rand()], "did you mean 10.1.2.0/24"),
+    (["create", "none"], "network mode"),
+    (["rm", "nope"], "network nope not found"),
+    (["rm", "bridge"], "cannot be removed"),
+    (["inspect", "nope"], "network nope not found"),
+    (["frob"], "unknown network command"),
+])
+def test_bad_network_commands(carton, args, message):
+    r = carton("network", *args)
+    assert r.returncode != 0
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_kill_9_of_carton_is_swept_by_the_next_start(carton, rootfs):
+    port = _port()
+    proc = carton.popen("run", "-p", f"{port}:80", rootfs, "sleep", "300",
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pid = carton.init_pid()
+        _wait_for(lambda: _store()["ports"], what="the published port")
+    finally:
+        proc.kill()  # SIGKILL: no cleanup at all
+        proc.wait()
+    assert os.path.exists(f"/proc/{pid}")  # the container lives on, an orphan
+    assert any(link.startswith("cv") for link in os.listdir("/sys/class/net"))
+    r = carton("run", "--network", "none", rootfs, "true")
+    assert r.returncode == 0, r.stderr
+    _wait_for(lambda: not _alive(pid), what="the orphan's end")
+    assert _store() == {"networks": {}, "ports": []} or (
+        not _store()["networks"] and not _store()["ports"])
+    assert not any(link.startswith(("cv", "carton0")) for link in os.listdir("/sys/class/net"))
+    assert os.listdir(carton.root) in ([], [".names"])
