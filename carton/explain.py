@@ -13,7 +13,7 @@ import os
 import time
 
 _fd = None  # where narration goes; None means "off"
-_count = 0
+_counter = None  # the step number, in a page shared by carton and every process it forks
 _t0 = 0.0   # when narration began: each step shows the time since (one clock for all processes)
 
 
@@ -25,10 +25,16 @@ def enable(fd=2):
     user's stderr. The duplicate is close-on-exec, so it never reaches the
     container's process.
     """
-    global _fd, _t0
+    global _fd, _t0, _counter
+    import mmap
+
     _fd = os.dup(fd)
     os.set_inheritable(_fd, False)
     _t0 = time.monotonic()
+    # Shared (MAP_SHARED|MAP_ANONYMOUS), so that carton, the helper and the init,
+    # which narrate in turns, number their steps as one sequence: carton's steps
+    # between create and start (the network) come between the init's own.
+    _counter = mmap.mmap(-1, 8)
 
 
 def enabled():
@@ -44,12 +50,12 @@ def _write(text):
 
 def step(title, why):
     """Announce a setup step: what it does and, in one line, why."""
-    global _count
     if _fd is None:
         return
-    _count += 1
+    count = steps_so_far() + 1
+    _counter[:8] = count.to_bytes(8, "little")
     elapsed = (time.monotonic() - _t0) * 1000
-    _write(f"\n[{_count:2}] {title}  (+{elapsed:.1f} ms)\n     why: {why}\n")
+    _write(f"\n[{count:2}] {title}  (+{elapsed:.1f} ms)\n     why: {why}\n")
 
 
 def call(name, *args):
@@ -70,14 +76,8 @@ class Raw(str):
 
 
 def steps_so_far():
-    """How many steps have been narrated in this process (sent along to a forked child)."""
-    return _count
-
-
-def continue_from(count):
-    """Number the next step after ``count``: the parent and the init share one sequence."""
-    global _count
-    _count = count
+    """How many steps have been narrated, by any of carton's processes."""
+    return int.from_bytes(_counter[:8], "little") if _counter is not None else 0
 
 
 def _c(value):

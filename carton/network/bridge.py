@@ -52,6 +52,9 @@ def attach(sd, pid, network_name, published, name=None, hostname=None):
         rec = store.network(net.name)
         first = rec is None
         if first:
+            explain.step(f"check {net.subnet} against the host's routes",
+                         "a subnet the host already routes elsewhere would send the "
+                         "containers' traffic the wrong way")
             with Netlink() as nl:
                 config.check_clash(net.subnet, host_routes(nl),
                                    {n.bridge for n in config.all_networks()})
@@ -182,12 +185,14 @@ def _release(store, container_id):
         if rec["leases"]:
             _update_hosts(store, name)
             continue
-        # The last container has left: the network goes too.
-        attempt(firewall.remove_network, rec["bridge"], rec["subnet"])
+        # The last container has left: the network goes too (its rules with the
+        # whole table below, if it was the last network).
+        if len(store.data["networks"]) > 1:
+            attempt(firewall.remove_network, rec["bridge"], rec["subnet"])
         attempt(_delete_link, rec["bridge"])
         del store.data["networks"][name]
-    if not store.data["networks"]:
-        attempt(firewall.remove_table_if_unused)
+    if not store.data["networks"] and not store.data["ports"]:
+        attempt(firewall.delete_table)
         if store.data.pop("forwarding_was", None) is not None:
             from ..linux import sysctl
 

@@ -243,6 +243,22 @@ def remove_table_if_unused(table=TABLE):
         return True
 
 
+def delete_table(table=TABLE):
+    """Delete the whole table, whatever is in it; a missing table is fine.
+
+    For a caller that knows no network or port of its is left (the network
+    store, under its own lock): one transaction instead of reading the table
+    back first, as ``remove_network`` and ``remove_table_if_unused`` do.
+    """
+    _check_table(table)
+    from ..linux import nftables
+
+    with _Lock(table):
+        # `destroy` (nft 1.0.8+) would not fail on a missing table; 1.0.6 has only `delete`.
+        if exists(table):
+            nftables.run(f"delete table ip {table}")
+
+
 def exists(table=TABLE):
     """Whether the table is there."""
     _check_table(table)

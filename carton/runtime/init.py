@@ -229,11 +229,6 @@ def _seccomp_step(config):
                 "filtered: from here on the kernel refuses the syscalls the profile forbids", load)
 
 
-def start_step_count(spec):
-    """How many steps the init narrates after ``start`` (carton numbers its own after them)."""
-    return len(start_steps(spec)) + (1 if spec.hooks.get("startContainer") else 0)
-
-
 def ctx_args(spec):
     return " ".join(spec.process.args)
 
@@ -268,15 +263,13 @@ def main(spec, channel, fifo_fd, preserve_fds=0, hook_state=None, cgroup_paths=N
                     "opens it for reading", _wait_for_start)
         # Narrated before "ready", so that it comes out before carton's "start".
         explain.step(wait.title, wait.why)
-        channel.send("ready", fds=[ctx.console[0]] if ctx.console else (),
-                     steps=explain.steps_so_far())
+        channel.send("ready", fds=[ctx.console[0]] if ctx.console else ())
         if ctx.console:
             os.close(ctx.console[0])
         try:
             wait.action(ctx)
         except Exception as e:
             raise StepFailed(wait, e) from e
-        explain.continue_from(explain.steps_so_far() + 1)  # carton narrated "start"
         if spec.hooks.get("startContainer"):
             run_steps([Step("run the startContainer hooks", "inside the container, just "
                             "before the user's program",
@@ -307,8 +300,7 @@ def exec_main(spec, channel, preserve_fds=0):
         steps += terminal_steps()
     try:
         run_steps(steps, ctx)
-        channel.send("ready", fds=[ctx.console[0]] if ctx.console else (),
-                     steps=explain.steps_so_far())
+        channel.send("ready", fds=[ctx.console[0]] if ctx.console else ())
         if ctx.console:
             os.close(ctx.console[0])
         run_steps(start_steps(spec), ctx)

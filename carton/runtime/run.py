@@ -10,9 +10,8 @@ process remains.
 import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
 import os
 
-from .. import explain
 from ..errors import EXIT_CARTON, CartonError
-from . import attach, init
+from . import attach
 from .create import create, kill_and_wait
 from .delete import remove
 from .start import release
@@ -59,8 +58,6 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
             run_poststart(container.record)
         if detach:
             return 0
-        if explain.enabled():  # the init narrated its last steps: count them, as they are data
-            explain.continue_from(explain.steps_so_far() + init.start_step_count(spec))
         if container.console is not None:
             attach.relay_terminal(container.console, interactive)
         code = attach.wait(container.pid)

@@ -54,7 +54,6 @@ class Spawned:
                 os.close(fd)
             self.abort()
             raise
-        explain.continue_from(outcome.get("steps", 0))  # one numbering across the processes
         return outcome
 
     def abort(self):

@@ -47,9 +47,9 @@ def test_own_namespaces(carton, rootfs):
         assert link != os.readlink(f"/proc/self/ns/{kind}"), f"{kind} namespace is the host's"
 
 
-def test_network_has_only_loopback_and_it_is_up(carton, rootfs):
+def test_network_none_has_only_loopback_and_it_is_up(carton, rootfs):
     r = sh(carton, rootfs, "ls /sys/class/net; ip -o link show lo;"
-                           " ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok")
+                           " ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok", "--network", "none")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[0] == "lo" and "UP" in r.stdout and "ping-ok" in r.stdout
 
