@@ -142,7 +142,7 @@ def _make(net, first, veth, netns, ip, published, container_id):
     for p in published:
         explain.step(f"publish {p}", "a DNAT rule sends the host port to the container")
         firewall.publish(container_id, p.host_ip or None, p.host_port, p.proto, ip,
-                         p.container_port)
+                         p.container_port, checked=True)  # the store checked, under its lock
 
 
 def _hairpin(veth):
@@ -173,8 +173,8 @@ def _release(store, container_id):
             errors.append(str(e))
 
     for p in [p for p in store.data["ports"] if p["id"] == container_id]:
-        attempt(firewall.unpublish, container_id, p["host_ip"] or None, p["host_port"], p["proto"],
-                p["container_ip"], p["container_port"])
+        attempt(lambda p=p: firewall.unpublish(container_id, p["host_ip"] or None, p["host_port"],
+                                               p["proto"], checked=True))
         store.data["ports"].remove(p)
     for name, rec in list(store.data["networks"].items()):
         mine = [ip for ip, lease in rec["leases"].items() if lease["id"] == container_id]
