@@ -103,11 +103,15 @@ def _make(net, first, veth, netns, ip, published, container_id):
 
     prefix = net.subnet.prefix
     with Netlink() as nl:
-        if first or nl.link_index(net.bridge) is None:
+        existing = nl.link(net.bridge)
+        if existing is not None and existing["kind"] != "bridge":
+            raise CartonError(f"network {net.name}: the host has a link {net.bridge} that is not "
+                              "a bridge; Carton will not use it")
+        if first or existing is None:
             explain.step(f"make the bridge {net.bridge}",
                          "a virtual switch on the host: every container's veth plugs into it, "
                          "and its own address is the containers' gateway")
-            if nl.link_index(net.bridge) is None:
+            if existing is None:
                 nl.add_bridge(net.bridge)
                 nl.add_address(net.bridge, f"{to_text(net.gateway)}/{prefix}")
             nl.set_up(net.bridge)
@@ -204,11 +208,24 @@ def _release(store, container_id):
             log.warning(f"network cleanup: {e}")
 
 
+def sweep():
+    """Release the leases of containers whose state directory is gone (``runtime/sweep.py``)."""
+    from .store import run_dir
+
+    if not os.path.exists(os.path.join(run_dir(), "state.json")):
+        return  # no network was ever used here: not even the lock file is needed
+    with Store() as store:
+        if _release_orphans(store):
+            store.save()
+
+
 def _release_orphans(store):
     """Leases whose container's state directory is gone (a crash, a lost delete): release them."""
-    for _, _, lease in list(store.leases()):
-        if not os.path.isdir(lease["state_dir"]):
-            _release(store, lease["id"])
+    orphans = [lease["id"] for _, _, lease in store.leases()
+               if not os.path.isdir(lease["state_dir"])]
+    for container_id in orphans:
+        _release(store, container_id)
+    return bool(orphans)
 
 
 def _delete_link(name):

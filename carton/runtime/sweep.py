@@ -51,4 +51,7 @@ def sweep(root):
             log.warning(f"cannot sweep container {sd.id[:12]}: {e}")
         finally:
             os.close(lock)
+    from ..network import bridge
+
+    bridge.sweep()
     return removed
