@@ -24,6 +24,34 @@ from carton import cgroups
 M = 1 << 20
 
 
+class _WithoutNetwork:
+    """``carton`` with ``--network none`` on every ``run``.
+
+    Limits need no network, and a bridge per run costs time, most of all in
+    the emulated cgroup v2 guest (tests/vm). Networking is tested in
+    test_network.py, and on cgroup v2 in tests/v2/test_v2_network.py.
+    """
+
+    def __init__(self, carton):
+        self._carton = carton
+        self.root = carton.root
+
+    @staticmethod
+    def _args(args):
+        return ("run", "--network", "none", *args[1:]) if args[:1] == ("run",) else args
+
+    def __call__(self, *args, **kwargs):
+        return self._carton(*self._args(args), **kwargs)
+
+    def popen(self, *args, **kwargs):
+        return self._carton.popen(*self._args(args), **kwargs)
+
+
+@pytest.fixture
+def carton(carton):
+    return _WithoutNetwork(carton)
+
+
 def read(path):
     with open(path) as f:
         return f.read()
