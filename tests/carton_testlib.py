@@ -139,10 +139,11 @@ def leaks(before, after):
 
 
 def leftover_state(root):
-    """Container state left in ``root``: any entry but an empty ``.names`` directory."""
+    """Container state left in ``root``: any entry but an empty ``.names`` directory (and
+    ``.cache``, compiled seccomp filters kept for the next container)."""
     if not os.path.isdir(root):
         return []
-    left = [e for e in os.listdir(root) if e != ".names"]
+    left = [e for e in os.listdir(root) if e not in (".names", ".cache")]
     names = os.path.join(root, ".names")
     if os.path.isdir(names):
         left += [f".names/{n}" for n in os.listdir(names)]

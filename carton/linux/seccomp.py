@@ -3,7 +3,11 @@
 A seccomp filter is a small BPF program the kernel runs at every syscall:
 allow it, fail it with an errno, kill the process, log it... Writing BPF by
 hand is error-prone, so, like runc and crun, we describe the filter to
-libseccomp (the system library, through ctypes) and let it compile and load it.
+libseccomp (the system library, through ctypes) and let it compile it
+(``compile``). We load the compiled program ourselves with seccomp(2)
+(``load_program``): so a program compiled once can be kept and loaded again
+(``security/seccomp_cache.py``), without libseccomp, in a fraction of a
+millisecond instead of 10-15 ms for docker's profile.
 
 The OCI ``linux.seccomp`` object maps almost one to one onto libseccomp's API:
 a default action, the architectures, and rules (syscall names, an action,
@@ -70,8 +74,11 @@ def _libseccomp():
         lib.seccomp_init.restype = ctypes.c_void_p
         lib.seccomp_init.argtypes = [ctypes.c_uint32]
         for name in ("seccomp_arch_add", "seccomp_load", "seccomp_attr_set",
-                     "seccomp_rule_add_array", "seccomp_arch_exist"):
+                     "seccomp_rule_add_array", "seccomp_arch_exist", "seccomp_export_bpf"):
             getattr(lib, name).restype = ctypes.c_int
+        lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.seccomp_api_get.restype = ctypes.c_uint
+        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
         lib.seccomp_arch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         lib.seccomp_arch_exist.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
         lib.seccomp_load.argtypes = [ctypes.c_void_p]
@@ -116,6 +123,17 @@ def load(config):
     friends from the container even if something else went wrong. It is
     loaded as late as possible, so Carton's own setup is not filtered.
     """
+    load_program(compile(config), kernel_flags(config))
+
+
+def compile(config):
+    """The BPF program (``struct sock_filter`` array, as bytes) for an OCI ``linux.seccomp``.
+
+    libseccomp builds it from the rules (seccomp_rule_add_array(3)) and
+    writes it out with seccomp_export_bpf(3), to a memfd we read back.
+    """
+    import os
+
     lib = _libseccomp()
     default_errno = config.get("defaultErrnoRet")
     default = action(config.get("defaultAction", "SCMP_ACT_ALLOW"), default_errno)
@@ -129,7 +147,6 @@ def load(config):
         for flag in config.get("flags") or ():
             if flag not in FLAGS:
                 raise CartonError(f"unknown seccomp flag {flag!r}", 1)
-            _check(lib.seccomp_attr_set(ctx, FLAGS[flag], 1), f"seccomp flag {flag}")
         for arch in config.get("architectures") or ():
             token = lib.seccomp_arch_resolve_name(arch.removeprefix("SCMP_ARCH_").lower().encode())
             if not token:
@@ -153,10 +170,74 @@ def load(config):
                        f"seccomp rule for {name}")
                 rules += 1
         explain.note(f"{rules} syscall rules")
-        explain.call("seccomp_load", explain.Raw("ctx"))
-        _check(lib.seccomp_load(ctx), "seccomp_load")
+        explain.call("seccomp_export_bpf", explain.Raw("ctx"), explain.Raw("memfd"))
+        fd = os.memfd_create("carton-seccomp", os.MFD_CLOEXEC)
+        try:
+            _check(lib.seccomp_export_bpf(ctx, fd), "seccomp_export_bpf")
+            size = os.lseek(fd, 0, os.SEEK_END)
+            return os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
     finally:
         lib.seccomp_release(ctx)
+
+
+# seccomp(2): operation and the flags the OCI config may name (<linux/seccomp.h>).
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}
+_SECCOMP_SET_MODE_FILTER = 1
+KERNEL_FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2,
+                "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
+
+
+def kernel_flags(config):
+    """The config's ``flags`` as seccomp(2)'s flags; an unknown one is an error."""
+    flags = 0
+    for flag in config.get("flags") or ():
+        if flag not in KERNEL_FLAGS:
+            raise CartonError(f"unknown seccomp flag {flag!r}", 1)
+        flags |= KERNEL_FLAGS[flag]
+    return flags
+
+
+class _SockFprog(ctypes.Structure):
+    """struct sock_fprog: the number of instructions and a pointer to them (8 bytes each)."""
+
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+
+def load_program(program, flags=0):
+    """Install a compiled filter on this process: seccomp(SECCOMP_SET_MODE_FILTER). seccomp(2).
+
+    Why ourselves and not seccomp_load(3): a program compiled earlier (by
+    carton, before forking the init; or kept in the cache) needs no
+    libseccomp at all here. Without no_new_privs this needs CAP_SYS_ADMIN,
+    which the init still has at this step (libseccomp would need it too).
+    """
+    import os
+
+    if len(program) % 8 or not program:
+        raise CartonError("seccomp: the compiled filter is damaged", 1)
+    prog = _SockFprog(len(program) // 8, program)
+    explain.call("seccomp", explain.Raw("SECCOMP_SET_MODE_FILTER"), explain.Raw(hex(flags)),
+                 explain.Raw(f"{{{len(program) // 8} BPF instructions}}"))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(_SYS_SECCOMP[os.uname().machine], _SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags),
+                    ctypes.byref(prog)) != 0:
+        err = ctypes.get_errno()
+        raise CartonError(f"seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(err)}", 1)
+
+
+def fingerprint():
+    """What a compiled program depends on besides the config: libseccomp's version and API
+    level (which kernel features it uses), the kernel, the machine."""
+    import os
+
+    lib = _libseccomp()
+    version = lib.seccomp_version().contents
+    uname = os.uname()
+    return f"libseccomp {version[0]}.{version[1]}.{version[2]} api {lib.seccomp_api_get()} " \
+           f"{uname.release} {uname.machine}"
 
 
 def _operator(name):

@@ -131,7 +131,14 @@ def create(root, container_id, spec, opts):
             from .. import log
 
             log.warning(warning)
+        if not cgroup.devices_enforced:  # cgroup v2 that could not attach the device filter
+            _confine_devices(spec)
 
+        if spec.linux.seccomp:
+            # Compiled here, once, or taken from the cache: the init only loads it.
+            from ..security import seccomp_cache
+
+            spec.linux.seccomp_program = seccomp_cache.program(spec.linux.seccomp, root)
         pid, console, channel = _spawn(spec, cgroup, fifo, record, opts)
         start_time = process_start_time(pid)
         record.update(pid=pid, start_time=start_time, status="created",

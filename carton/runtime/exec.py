@@ -67,6 +67,10 @@ def exec_process(root, container_id, spec, opts):
         except FileNotFoundError:
             raise CartonError(f"container not running: {container_id}", 1) from None
 
+    if spec.linux.seccomp:
+        from ..security import seccomp_cache
+
+        spec.linux.seccomp_program = seccomp_cache.program(spec.linux.seccomp, root)
     spawned = fork_helper(lambda channel: _helper_main(spec, cgroup, targets, channel, opts))
     for _, fd in targets:
         os.close(fd)

@@ -192,7 +192,7 @@ def start_steps(spec):
     if seccomp and not process.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
         # uid switch below may take away: load it now (runc does the same).
-        steps.append(_seccomp_step(seccomp))
+        steps.append(_seccomp_step(spec))
     steps.append(Step(f"switch to uid {user.uid}, gid {user.gid}",
                       "groups, then gid, then uid: once we are not root we could change "
                       "none of them", _switch_user))
@@ -204,7 +204,7 @@ def start_steps(spec):
         steps.append(Step("set no_new_privs", "setuid programs and file capabilities can "
                           "no longer raise privileges", lambda ctx: proc.set_no_new_privileges()))
         if seccomp:
-            steps.append(_seccomp_step(seccomp))
+            steps.append(_seccomp_step(spec))
     steps += [
         Step(f"change into {spec.process.cwd}", "the process's working directory",
              _chdir),
@@ -219,11 +219,16 @@ def start_steps(spec):
     return steps
 
 
-def _seccomp_step(config):
+def _seccomp_step(spec):
+    config, program = spec.linux.seccomp, spec.linux.seccomp_program
+
     def load(ctx):
         from ..linux import seccomp
 
-        seccomp.load(config)
+        if program:  # compiled by carton before the fork (security/seccomp_cache.py)
+            seccomp.load_program(program, seccomp.kernel_flags(config))
+        else:
+            seccomp.load(config)
 
     return Step("load the seccomp filter", "as late as possible, so our own setup is not "
                 "filtered: from here on the kernel refuses the syscalls the profile forbids", load)
@@ -236,7 +241,7 @@ def ctx_args(spec):
 def preload(spec):
     """Import now what the last steps need: after pivot_root (or setns into the container's
     mount namespace) Carton's own files and the host's libraries are out of reach."""
-    if spec.linux.seccomp:
+    if spec.linux.seccomp and not spec.linux.seccomp_program:
         from ..linux import seccomp
 
         seccomp.preload()

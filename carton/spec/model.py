@@ -184,7 +184,7 @@ class Linux:
 
     __slots__ = ("namespaces", "uid_mappings", "gid_mappings", "devices", "masked_paths",
                  "readonly_paths", "rootfs_propagation", "sysctl", "cgroups_path", "resources",
-                 "seccomp", "mount_label")
+                 "seccomp", "mount_label", "seccomp_program")
 
     def __init__(self, namespaces=(), masked_paths=(), readonly_paths=(),
                  rootfs_propagation=None, sysctl=None, cgroups_path=None, uid_mappings=(),
@@ -201,6 +201,8 @@ class Linux:
         self.resources = resources  # the OCI ``linux.resources`` dict, applied by cgroups/
         self.seccomp = seccomp      # the OCI ``linux.seccomp`` dict, or None
         self.mount_label = mount_label
+        # Not OCI: ``seccomp`` compiled to BPF by the runtime before it forks the init.
+        self.seccomp_program = None
 
     def namespace(self, type):
         """The entry for namespace ``type``, or None when the container shares the host's."""
