@@ -27,6 +27,8 @@ Device rules follow runc, which matters for security:
   with no rules at all still gets them: a container is always confined.
 * A rule of type ``a`` resets the whole list (that is what the kernel does
   with it): ``allow a`` lets everything through, ``deny a`` blocks everything.
+* The same list goes to both versions: to ``devices.allow``/``devices.deny``
+  on v1, into an eBPF program that decides as v1 would on v2 (``devices_bpf.py``).
 
 This module is pure logic (no file is touched), so all of it is unit-tested.
 """
@@ -529,7 +531,7 @@ def device_rule(rule, index=0):
         value = rule.get(field)
         if value is None or value == -1:
             numbers.append("*")
-        elif _is_int(value) and value >= 0:
+        elif _is_int(value) and 0 <= value <= 0xFFFFFFFF:  # a u32 for the kernel, as for runc
             numbers.append(str(value))
         else:
             raise CartonError(f"{name}.{field} must be a device number, not {value!r}")
