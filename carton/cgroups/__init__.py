@@ -8,6 +8,7 @@ The runtime uses one small interface, whatever the machine has::
     mgr.create()                           # mkdir, parents too; idempotent
     mgr.add(init_pid)                      # into cgroup.procs, in every hierarchy
     warnings = mgr.apply(resources)        # linux.resources; show the warnings
+    mgr.devices_enforced                   # False: v2 could not attach its device filter
     mgr.apply(resources, devices=False)    # `update`: leave a running container's device rules
     mgr.freeze(); mgr.thaw(); mgr.frozen() # pause / resume
     mgr.pids(); mgr.kill_all(signal.SIGKILL)
@@ -22,7 +23,8 @@ never by a setting: ``v1.Manager`` on v1 and hybrid machines,
 ``v2.Manager`` on unified (v2) ones. Where the container's cgroup goes is
 ``paths.py``; what ``apply`` accepts, and which file each field of
 ``linux.resources`` goes to, is ``resources.py``; ``writes.py`` applies them
-(every file checked before the first write); ``stats.py`` reads counters.
+(every file checked before the first write); ``devices_bpf.py`` turns the
+device rules into v2's eBPF program; ``stats.py`` reads counters.
 ``check(resources, version)`` validates without touching anything.
 
 ``manager()`` only reads two small files in ``/proc``, and this package

@@ -52,6 +52,7 @@ class Manager:
     """A container's cgroup on a v1 (or hybrid) machine. ``paths``: controller -> directory."""
 
     version = 1
+    devices_enforced = True  # the devices controller enforces the rules apply() writes
 
     def __init__(self, paths):
         self.paths = dict(paths)

@@ -23,11 +23,13 @@ weights, net_cls/net_prio, turning the OOM killer off) are refused.
 ``linux.resources.unified`` is written as it is, file by file, last.
 
 Device rules are the one thing v2 has no file for: they are an eBPF program
-(``BPF_PROG_TYPE_CGROUP_DEVICE``) attached to the cgroup. Carton cannot load
-one yet. Refusing every spec with device rules would refuse every normal
-container, so ``apply`` skips them and *returns a warning*, which the
-runtime must show: on v2 the container's device access is bounded only by
-its capabilities and the device nodes it can see, not by the cgroup.
+(``BPF_PROG_TYPE_CGROUP_DEVICE``) attached to the cgroup, which
+``devices_bpf.py`` writes from the same list the v1 driver writes to
+``devices.allow``/``devices.deny`` ("deny all", the spec's rules, the default
+rules). Where the kernel will not load or attach one (no ``bpf(2)``, no
+cgroup BPF, not allowed), ``apply`` says so in a warning and clears
+``devices_enforced``; the runtime then keeps devices out of reach another way
+(``runtime/create.py: _confine_devices``).
 """
 
 import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
@@ -46,8 +48,15 @@ REMOVE_TIMEOUT = 2.0
 
 NO_SWAP_ACCOUNTING = "this kernel does not account swap: CONFIG_MEMCG_SWAP, or boot with swapaccount=1"
 
-DEVICES_WARNING = ("linux.resources.devices is not enforced: on cgroup v2 device rules need an eBPF "
-                   "program, which Carton cannot load yet")
+# bpf(2) errors that mean "this kernel, or this place, cannot have a device filter",
+# rather than "the filter is wrong": no bpf(2) (ENOSYS), no cgroup BPF (EINVAL, or
+# EOPNOTSUPP, for an unknown program or attach type), not allowed (EPERM, EACCES: no
+# CAP_SYS_ADMIN or CAP_BPF, in a user namespace, a parent cgroup's program attached
+# without BPF_F_ALLOW_MULTI). A program the verifier refused is never one of these.
+NO_DEVICE_FILTER = (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM, errno.EACCES, errno.E2BIG)
+
+DEVICES_FALLBACK = ("linux.resources.devices is not enforced: cannot attach the cgroup v2 device filter "
+                    "({why}); instead the container gets no CAP_MKNOD and a nodev root")
 
 
 class Manager:
@@ -58,6 +67,8 @@ class Manager:
     def __init__(self, paths):
         self.paths = dict(paths)
         self.path = self.paths["unified"]
+        # False once apply() could not attach the device filter: the runtime confines instead
+        self.devices_enforced = True
 
     def __repr__(self):
         return f"cgroups.v2.Manager({self.paths!r})"
@@ -105,11 +116,20 @@ class Manager:
         to ``cpu.weight``, memory+swap to swap alone), and the v1-only ones
         are refused by ``check``. Every file is checked before the first
         write; a missing one names the controller that is not enabled.
+
+        With ``devices`` the device filter is (re)placed too, last: always,
+        as on v1, since the rules start from "deny all" and end with the
+        default ones even when the spec has none. ``update`` passes
+        ``devices=False``: like runc's, it does not change device rules.
         """
         plan = check(resources, version=2)
         warnings = list(plan.warnings)
-        if devices and plan.spec_devices:
-            warnings.append(DEVICES_WARNING)
+        device_filter = None
+        if devices:
+            from . import devices_bpf
+
+            device_filter = devices_bpf.replay(plan.devices)
+            insns = devices_bpf.program(device_filter)  # built before the first write
         path = joiner(self.path)
         steps = []
         if plan.pids is not None:
@@ -125,7 +145,27 @@ class Manager:
         for key, value in plan.unified.items():  # last: they override the fields above, as in runc
             steps.append(Write(f"linux.resources.unified[{key!r}]", path(key), value, missing=why_missing))
         run(steps)
+        if device_filter is not None:
+            warnings += self._install_device_filter(device_filter, insns)
         return warnings
+
+    def _install_device_filter(self, device_filter, insns):
+        """Attach the device filter; where the kernel cannot have one, a warning (and
+        ``devices_enforced`` cleared), unless the rules allow every device anyway."""
+        from ..linux.libc import describe
+        from . import devices_bpf
+
+        try:
+            devices_bpf.install(self.path, insns)
+        except OSError as e:
+            why = describe(e)
+            if e.errno not in NO_DEVICE_FILTER or getattr(e, "verifier_log", None):
+                raise CartonError(f"cannot apply linux.resources.devices to {self.path}: {why}") from None
+            if device_filter.allows_everything():
+                return []  # nothing to enforce (--privileged): no filter is the same filter
+            self.devices_enforced = False
+            return [DEVICES_FALLBACK.format(why=why)]
+        return []
 
     def _memory(self, m):
         """memory.max, memory.swap.max (swap alone, where OCI gives memory+swap), memory.low."""

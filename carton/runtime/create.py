@@ -122,8 +122,6 @@ def create(root, container_id, spec, opts):
         # The init opens it for writing as the container's root: in a user namespace
         # that is another user on the host, who must own it (runc does the same).
         os.chown(fifo, _host_id(spec.linux.uid_mappings), _host_id(spec.linux.gid_mappings))
-        if cgroup.version == 2:
-            _confine_devices(spec)
         explain.step("make the container's cgroup",
                      "the init is placed in it before it makes its cgroup namespace")
         cgroup.create()
@@ -256,10 +254,11 @@ def claim_name(root, name, container_id):
 
 
 def _confine_devices(spec):
-    """On cgroup v2 nothing enforces ``linux.resources.devices`` yet (that takes an eBPF
-    program): keep devices out of reach another way. Without CAP_MKNOD no new device
-    node can be made, and with the root mounted nodev none shipped in the rootfs opens;
-    /dev, a tmpfs of ours, holds only the nodes the runtime made."""
+    """When nothing enforces ``linux.resources.devices`` (cgroup v2 where the kernel would
+    not attach the eBPF device filter, see ``cgroups/v2.py``), keep devices out of reach
+    another way. Without CAP_MKNOD no new device node can be made, and with the root
+    mounted nodev none shipped in the rootfs opens; /dev, a tmpfs of ours, holds only
+    the nodes the runtime made. Called before the init is forked, which reads the spec."""
     spec.confine_devices = True
     caps = spec.process.capabilities
     if caps is not None:

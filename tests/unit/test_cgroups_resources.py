@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from carton.cgroups import files, resources, stats, v1, v2
+from carton.cgroups import devices_bpf, files, resources, stats, v1, v2
 from carton.errors import CartonError
 
 M = 1 << 20
@@ -27,6 +27,13 @@ class Kernel:
         self.root = str(root)
         self.log = []
         self.rules = []
+        self.device_filters = []  # (cgroup, program) attached by the v2 driver
+        self.bpf_error = None     # an OSError for attaching one
+
+    def install_device_filter(self, directory, insns):
+        if self.bpf_error is not None:
+            raise self.bpf_error
+        self.device_filters.append((os.path.relpath(directory, self.root), insns))
 
     def write(self, path, value, hint=None):
         value = str(value)
@@ -47,6 +54,7 @@ class Kernel:
 def kernel(tmp_path, monkeypatch):
     k = Kernel(tmp_path)
     monkeypatch.setattr(files, "write", k.write)
+    monkeypatch.setattr(devices_bpf, "install", k.install_device_filter)
     return k
 
 
@@ -725,7 +733,9 @@ def test_v2_writes_every_field_to_its_file(tmp_path, kernel):
             "devices": [{"allow": False, "access": "rwm"}],
         }
     )
-    assert warnings == [v2.DEVICES_WARNING]
+    assert warnings == []
+    default = devices_bpf.program(devices_bpf.replay(resources.check({}).devices))
+    assert kernel.device_filters == [("web", default)]  # deny all, then runc's defaults
     assert kernel.log == [
         ("web/pids.max", "max"),
         ("web/memory.swap.max", str(32 * M)),  # memory+swap 96M, memory 64M: 32M of swap
@@ -747,6 +757,50 @@ def test_v2_writes_every_field_to_its_file(tmp_path, kernel):
         ("web/hugetlb.2MB.rsvd.max", "0"),
         ("web/memory.high", "100000000"),  # unified last: it overrides
     ]
+
+
+def test_v2_device_filter_is_the_v1_list_and_update_leaves_it(tmp_path, kernel):
+    mgr = v2_manager(tmp_path)
+    fuse = {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+    assert mgr.apply({"devices": [fuse]}) == []
+    expected = devices_bpf.program(devices_bpf.replay(resources.check({"devices": [fuse]}).devices))
+    assert kernel.device_filters == [("web", expected)] and mgr.devices_enforced
+    mgr.apply({"pids": {"limit": 5}, "devices": [fuse]}, devices=False)  # update: rules unchanged
+    assert len(kernel.device_filters) == 1 and kernel.log == [("web/pids.max", "5")]
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.ENOSYS, errno.EINVAL])
+def test_v2_without_a_device_filter_warns_and_asks_for_confinement(tmp_path, kernel, code):
+    from carton.linux.libc import syscall_error
+
+    mgr = v2_manager(tmp_path)
+    kernel.bpf_error = syscall_error(code, "bpf(BPF_PROG_LOAD)")
+    warnings = mgr.apply({"pids": {"limit": 5}})
+    assert warnings == [
+        f"linux.resources.devices is not enforced: cannot attach the cgroup v2 device filter "
+        f"(bpf(BPF_PROG_LOAD): {os.strerror(code)}); instead the container gets no CAP_MKNOD and a "
+        "nodev root"
+    ]
+    assert not mgr.devices_enforced
+    assert kernel.log == [("web/pids.max", "5")]  # the limits are applied all the same
+
+
+def test_v2_device_filter_errors_that_are_not_the_kernels_lack(tmp_path, kernel):
+    from carton.linux.libc import syscall_error
+
+    mgr = v2_manager(tmp_path)
+    kernel.bpf_error = syscall_error(errno.EPERM, "bpf(BPF_PROG_ATTACH)")
+    assert mgr.apply({"devices": [{"allow": True, "access": "rwm"}]}) == []  # allows everything anyway
+    assert mgr.devices_enforced
+    refused = syscall_error(errno.EACCES, "bpf(BPF_PROG_LOAD)", hint="the verifier says: R0 !read_ok")
+    refused.verifier_log = "0: (95) exit\nR0 !read_ok"
+    kernel.bpf_error = refused
+    with pytest.raises(CartonError, match=r"cannot apply linux.resources.devices to .*/web: "
+                                          r"bpf\(BPF_PROG_LOAD\): Permission denied \(the verifier says"):
+        mgr.apply({})
+    kernel.bpf_error = syscall_error(errno.EBADF, "bpf(BPF_PROG_ATTACH)")
+    with pytest.raises(CartonError, match="Bad file descriptor"):
+        mgr.apply({})
 
 
 def test_v2_bfq_weights(tmp_path, kernel):
