@@ -7,17 +7,20 @@ that says how to run them. In the VM (``CARTON_IN_VM=1``) they are never skipped
 a VM that is not pure v2 is a broken VM, and its tests must fail.
 
 The suite's own fixtures (``rootfs``, ``carton``, ``state_root``) and its leak check come
-from ``tests/conftest.py``; the fixtures here are about cgroups.
+from ``tests/conftest.py``; the fixtures here are about cgroups, plus ``oci`` (OCI bundles
+run as an engine would, from ``tests/integration/oci_bundle.py``).
 
 Adding a test: put a ``test_v2_<topic>.py`` file here (the name must be unique in all of
 ``tests/``: the test directories are not packages). It runs in the VM with no other change.
 """
 
 import os
+import sys
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))  # for oci_bundle
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
@@ -51,6 +54,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if str(item.path).startswith(HERE + os.sep):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def oci(carton, rootfs, tmp_path):
+    """As in tests/integration: ``carton`` driven as an engine would; deletes what it made."""
+    from oci_bundle import OCI
+
+    o = OCI(carton, rootfs, tmp_path)
+    try:
+        yield o
+    finally:
+        o.cleanup()
 
 
 @pytest.fixture
