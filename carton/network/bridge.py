@@ -236,11 +236,20 @@ def _delete_link(name):
 
 
 def _free_address(net, rec):
-    """The lowest free address: .1 is the gateway; the network and broadcast addresses are not hosts."""
+    """The next free address after the last one handed out, wrapping around (as docker's IPAM).
+
+    .1 is the gateway; the network and broadcast addresses are not hosts. Not
+    the lowest free one: an address just released may still sit, for a few
+    milliseconds, on the veth of a namespace the kernel is tearing down.
+    """
     taken = {to_int(ip) for ip in rec["leases"]}
-    for n in range(2, net.subnet.size - 1):
+    hosts = net.subnet.size - 3  # .2 up to the one before broadcast
+    last = rec.get("last", 1)
+    for step in range(1, hosts + 1):
+        n = 2 + (last - 2 + step) % hosts
         address = net.subnet.host(n)
         if address not in taken:
+            rec["last"] = n
             return address
     raise CartonError(f"network {net.name} has no free address left in {net.subnet}")
 

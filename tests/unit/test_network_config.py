@@ -125,3 +125,23 @@ def test_network_choices(tmp_path):
         modes.choose("nope", [], str(tmp_path), False)
     choice = modes.choose("bridge", ["8080:80", "53:53/udp"], str(tmp_path), False)
     assert [str(p) for p in choice.published] == ["8080->80/tcp", "53->53/udp"]
+
+
+def test_addresses_are_handed_out_in_turn_and_wrap_around():
+    from carton.network import bridge
+
+    net = config.Network("n", "cartonX", Subnet.parse("10.9.9.0/29"))  # hosts .2 to .6
+    rec = {"leases": {}}
+    got = []
+    for _ in range(5):
+        ip = to_text(bridge._free_address(net, rec))
+        rec["leases"][ip] = {}
+        got.append(ip)
+    assert got == ["10.9.9.2", "10.9.9.3", "10.9.9.4", "10.9.9.5", "10.9.9.6"]
+    with pytest.raises(CartonError, match="no free address left in 10.9.9.0/29"):
+        bridge._free_address(net, rec)
+    del rec["leases"]["10.9.9.3"]
+    del rec["leases"]["10.9.9.5"]
+    assert to_text(bridge._free_address(net, rec)) == "10.9.9.3"  # after .6, wrapping
+    rec["leases"]["10.9.9.3"] = {}
+    assert to_text(bridge._free_address(net, rec)) == "10.9.9.5"
