@@ -17,7 +17,7 @@ import time
 import urllib.request
 
 import pytest
-from carton_testlib import have
+from carton_testlib import have, leftover_state
 
 pytestmark = pytest.mark.skipif(not have("ip"), reason="needs iproute2's ip for the test's own netns")
 
@@ -407,4 +407,44 @@ def test_kill_9_of_carton_is_swept_by_the_next_start(carton, rootfs):
     assert _store() == {"networks": {}, "ports": []} or (
         not _store()["networks"] and not _store()["ports"])
     assert not any(link.startswith(("cv", "carton0")) for link in os.listdir("/sys/class/net"))
-    assert os.listdir(carton.root) in ([], [".names"])
+    assert not leftover_state(carton.root)
+
+
+def test_a_published_range(carton, rootfs, background):
+    port = _port()
+    background("run", "-p", f"{port}-{port + 1}:80-81", rootfs,
+               *_stoppable("mkdir -p /tmp/a /tmp/b; echo eighty > /tmp/a/index.html; "
+                           "echo eighty-one > /tmp/b/index.html; httpd -f -p 80 -h /tmp/a & "
+                           "httpd -f -p 81 -h /tmp/b"))
+    assert _http_get(f"http://127.0.0.1:{port}/").strip() == "eighty"
+    assert "eighty-one" in _http_get(f"http://127.0.0.1:{port + 1}/")
+
+
+def test_delete_of_a_running_container_releases_its_network(carton, rootfs, background):
+    port = _port()
+    name = f"del-{_rand()}"
+    run = background("run", "--name", name, "-p", f"{port}:80", rootfs, *_stoppable("sleep 60"))
+    carton.init_pid()
+    [cid] = [e for e in os.listdir(carton.root) if not e.startswith(".")]
+    r = carton("delete", "--force", cid)
+    assert r.returncode == 0, r.stderr
+    run.proc.wait(timeout=30)  # its container is gone: the foreground run ends too
+    assert not _store()["networks"] and not _store()["ports"]
+    assert not any(link.startswith(("cv", "carton0")) for link in os.listdir("/sys/class/net"))
+
+
+def test_a_subnet_that_clashes_with_a_host_route_is_refused(carton, rootfs):
+    """A route of the host's own (here: on a bridge the test makes) inside 10.87.0.0/24."""
+    link = f"ct{_rand()}"
+    subprocess.run(["ip", "link", "add", link, "type", "bridge"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "10.87.0.129/25", "dev", link], check=True)
+        subprocess.run(["ip", "link", "set", link, "up"], check=True)
+        r = carton("run", rootfs, "true")
+        assert r.returncode == 125
+        assert "subnet 10.87.0.0/24 clashes with the host's route to 10.87.0.128/25" in r.stderr
+        assert f"dev {link}" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+        assert not _store()["networks"]
+        assert "carton0" not in os.listdir("/sys/class/net")
+    finally:
+        subprocess.run(["ip", "link", "del", link])

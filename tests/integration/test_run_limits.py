@@ -18,6 +18,7 @@ import secrets
 import time
 
 import pytest
+from carton_testlib import leftover_state
 
 from carton import cgroups
 
@@ -299,7 +300,7 @@ def test_bad_values_fail_before_anything_is_made(carton, rootfs, parent, flags):
     assert r.returncode == 125, r
     assert_one_line(r)
     assert r.stdout == ""
-    assert not os.listdir(carton.root) or os.listdir(carton.root) == [".names"]
+    assert not leftover_state(carton.root)
     assert not any(os.path.exists(d) for d in mgr.paths.values())  # not even the parent
 
 
@@ -314,7 +315,7 @@ def test_a_limit_the_kernel_refuses_leaves_nothing(carton, rootfs, parent, flags
     assert_one_line(r)
     for word in words:
         assert word in r.stderr
-    assert not os.listdir(carton.root) or os.listdir(carton.root) == [".names"]
+    assert not leftover_state(carton.root)
     assert children(mgr) == []  # the container's cgroup went; the parent stays, as with runc
 
 
