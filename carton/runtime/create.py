@@ -48,6 +48,7 @@ class CreateOptions:
         self.files = files or {}       # {name in the state dir: text}, sources of bind mounts
         self.foreground = foreground   # keep the channel and the terminal for attach
         self.preserve_fds = preserve_fds
+        self.network = network         # network.modes.Choice: a bridge network to attach to
 
 
 class Container:
