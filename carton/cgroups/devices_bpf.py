@@ -42,6 +42,7 @@ other way (``/dev/null`` denied) and so made a config mean one thing on v1
 and another on v2.
 """
 
+import errno
 import os
 
 from ..linux import bpf
@@ -186,6 +187,8 @@ def load(insns):
     try:
         return bpf.prog_load(bpf.BPF_PROG_TYPE_CGROUP_DEVICE, insns, LICENSE, NAME)
     except PermissionError as e:
+        if e.errno != errno.EPERM or getattr(e, "verifier_log", None):
+            raise  # EACCES: the verifier refused it, no limit is to blame
         import resource
 
         old = resource.getrlimit(resource.RLIMIT_MEMLOCK)
