@@ -69,7 +69,8 @@ def attach(sd, pid, network_name, published, name=None, hostname=None):
         address = _free_address(net, rec)
         ip = to_text(address)
         rec["leases"][ip] = {"id": sd.id, "state_dir": sd.path, "name": name,
-                             "hostname": hostname, "veth": veth}
+                             "hostname": hostname, "veth": veth,
+                             "netns": os.stat(netns).st_ino}
         store.data["ports"] += [dict(p.to_dict(), id=sd.id, name=name, network=net.name,
                                      container_ip=ip) for p in published]
         if "forwarding_was" not in store.data and sysctl.read_sysctl("net.ipv4.ip_forward") != "1":
@@ -185,7 +186,13 @@ def _release(store, container_id):
         if not mine:
             continue
         for ip in mine:
-            attempt(_delete_link, rec["leases"].pop(ip)["veth"])
+            lease = rec["leases"].pop(ip)
+            # A namespace nobody uses any more is torn down by the kernel, veth pair
+            # included, off our path; deleting the veth ourselves would wait for that
+            # (15-20 ms). One still in use (--network container:, nsenter) keeps its
+            # end of the pair, so then the veth must go now: its address is free again.
+            if lease.get("netns") is None or _netns_in_use(lease["netns"]):
+                attempt(_delete_link, lease["veth"])
         if rec["leases"]:
             _update_hosts(store, name)
             continue
@@ -226,6 +233,22 @@ def _release_orphans(store):
     for container_id in orphans:
         _release(store, container_id)
     return bool(orphans)
+
+
+def _netns_in_use(inode):
+    """Does any process still live in the network namespace with this nsfs inode?
+
+    Read from /proc/PID/ns/net of every process (about 1 ms per 100
+    processes): the namespace lives as long as one of them is in it.
+    """
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}/ns/net").st_ino == inode:
+                    return True
+            except OSError:
+                continue  # gone meanwhile, or a zombie without namespaces
+    return False
 
 
 def _delete_link(name):

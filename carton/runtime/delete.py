@@ -18,8 +18,13 @@ from .state import open_state, status
 
 def delete(root, container_id, force=False):
     sd, record = open_state(root, container_id)
-    lock = sd.lock()
     try:
+        lock = sd.lock()
+    except FileNotFoundError:
+        return  # removed meanwhile (its foreground carton cleaned up): gone, as asked
+    try:
+        if not os.path.exists(sd.file("state.json")):
+            return  # removed while we waited for the lock
         current = status(sd, record)
         if current in ("running", "paused", "creating") and not force:
             raise CartonError(f"cannot delete container {container_id} that is not stopped: "

@@ -76,7 +76,20 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
                 os.close(container.console)
             if not reaped:
                 kill_and_wait(container.pid, container.start_time)
+            _remove_unless_gone(container)
+
+
+def _remove_unless_gone(container):
+    """Remove the container, under its lock, unless a ``carton delete`` did it already."""
+    try:
+        lock = container.state.lock()
+    except FileNotFoundError:
+        return  # deleted (carton delete --force) while it ran
+    try:
+        if container.state.exists():
             remove(container.state, container.record, "stopped")
+    finally:
+        os.close(lock)
 
 
 def _report_oom(container):

@@ -82,8 +82,14 @@ class StateDir:
         except FileNotFoundError:
             return
         for name in names:
-            os.unlink(self.file(name))
-        os.rmdir(self.path)
+            try:
+                os.unlink(self.file(name))
+            except FileNotFoundError:
+                pass  # a rival remover (delete vs. a foreground run's own cleanup) was first
+        try:
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
 
 
 def open_state(root, container_id):
