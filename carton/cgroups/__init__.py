@@ -53,10 +53,13 @@ def from_paths(paths):
     """Rebuild a manager from the ``paths`` recorded in ``state.json``.
 
     ``{"unified": dir}`` alone is a v2 container; anything else (controller
-    names, with or without ``"unified"``) is v1 or hybrid.
+    names, with or without ``"unified"``) is v1 or hybrid; nothing at all, a
+    container that has no cgroup (``none.py``).
     """
     paths = dict(paths or {})
-    if set(paths) == {"unified"}:
+    if not paths:  # made where cgroups were not writable (none.py)
+        from .none import Manager
+    elif set(paths) == {"unified"}:
         from .v2 import Manager
     else:
         from .v1 import Manager

@@ -125,12 +125,17 @@ def create(root, container_id, spec, opts):
         os.chown(fifo, _host_id(spec.linux.uid_mappings), _host_id(spec.linux.gid_mappings))
         explain.step("make the container's cgroup",
                      "the init is placed in it before it makes its cgroup namespace")
-        cgroup.create()
+        try:
+            cgroup.create()
+        except CartonError as e:
+            cgroup = _without_cgroup(cgroup, e, spec.linux.resources)
+            record["cgroup_paths"] = cgroup.paths
+            state.save(record)
         for warning in cgroup.apply(spec.linux.resources) or ():
             from .. import log
 
             log.warning(warning)
-        if not cgroup.devices_enforced:  # cgroup v2 that could not attach the device filter
+        if not cgroup.devices_enforced:  # no cgroup, or v2 that could not attach the filter
             _confine_devices(spec)
 
         if spec.linux.seccomp:
@@ -252,6 +257,35 @@ def claim_name(root, name, container_id):
                                   f"{owner.id[:12]}") from None
             os.unlink(link)
     raise CartonError(f"cannot claim the container name {name!r}")
+
+
+def _without_cgroup(cgroup, error, resources):
+    """The cgroup cannot be made because the tree is not ours to write: go on without one,
+    unless the config asks for limits, which only a cgroup can enforce.
+
+    Inside another container or under a service manager that did not delegate
+    a subtree, ``mkdir`` in the cgroup file system fails with EROFS, EACCES or
+    EPERM. runc, too, runs a container without limits there. Device rules need
+    no cgroup: ``_confine_devices`` keeps devices out of reach without one.
+    """
+    import errno
+
+    from .. import log
+    from ..cgroups import none
+
+    if getattr(error, "errno", None) not in (errno.EROFS, errno.EACCES, errno.EPERM):
+        raise error
+    try:
+        cgroup.destroy()  # what was made before the failure (v1: earlier hierarchies)
+    except CartonError:
+        pass
+    limits = none.limits_in(resources)
+    if limits:
+        raise CartonError(f"cannot apply linux.resources ({', '.join(limits)}) without a cgroup: "
+                          f"{error}; {none.HOW_TO_GET_ONE}") from None
+    log.warning(f"no cgroup for the container ({error}): it runs without limits, pause or "
+                "statistics, in carton's own cgroup")
+    return none.Manager(reason=str(error))
 
 
 def _confine_devices(spec):
