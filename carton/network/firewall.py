@@ -65,6 +65,7 @@ add table {t} {{ comment "Carton's container networking: removed when no network
 add set {t} networks {{ type ipv4_addr . ifname; flags interval; comment "SUBNET . BRIDGE of each network"; }}
 add set {t} subnets {{ type ipv4_addr; flags interval; comment "the subnet of each network"; }}
 add set {t} bridges {{ type ifname; comment "the bridge of each network"; }}
+add set {t} isolated {{ type ifname . ifname; comment "FROM . TO: the bridges of two different networks"; }}
 add map {t} published_any {{ type inet_proto . inet_service : ipv4_addr . inet_service; \
 comment "PROTO . HOST_PORT : CONTAINER_IP . CONTAINER_PORT, on every local address"; }}
 add map {t} published_ip {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; \
@@ -75,12 +76,14 @@ add chain {t} prerouting {{ type nat hook prerouting priority dstnat; policy acc
 add chain {t} output {{ type nat hook output priority -100; policy accept; }}
 add chain {t} published
 add chain {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}
+add chain {t} isolation {{ type filter hook forward priority filter; policy accept; }}
 
 flush chain {t} guard
 flush chain {t} prerouting
 flush chain {t} output
 flush chain {t} published
 flush chain {t} postrouting
+flush chain {t} isolation
 
 add rule {t} guard iifname @bridges ip daddr 127.0.0.0/8 drop \
 comment "route_localnet is on for the bridges: containers must still not reach the host's 127.0.0.1"
@@ -98,13 +101,16 @@ add rule {t} postrouting ip saddr @subnets masquerade \
 comment "leaving by any other interface: the host's address"
 add rule {t} postrouting oifname @bridges ip saddr 127.0.0.0/8 masquerade \
 comment "the host's 127.0.0.1 to a published port: a loopback source cannot leave by the bridge"
+add rule {t} isolation iifname . oifname @isolated drop \
+comment "a container on one network does not reach another network's containers (docker's isolation)"
 """
 
-# Not here, on purpose: a filter chain on the forward hook. An `accept` in our
-# table cannot overrule a `drop` in another table (every base chain on a hook
-# sees the packet, and a drop anywhere is final), and we never change anyone's
-# policy; so accepting forwarded traffic here would change nothing. What
-# forwarding needs is net.ipv4.ip_forward=1, which the caller sets.
+# The one filter chain on the forward hook only drops (isolation between networks).
+# Not here, on purpose: accepting forwarded traffic. An `accept` in our table
+# cannot overrule a `drop` in another table (every base chain on a hook sees
+# the packet, and a drop anywhere is final), and we never change anyone's
+# policy; so it would change nothing. What forwarding needs is
+# net.ipv4.ip_forward=1, which the caller sets.
 
 
 # -- the public functions ---------------------------------------------------------------
@@ -130,10 +136,14 @@ def add_network(bridge, subnet, table=TABLE):
     bridge, subnet = _check_bridge(bridge), _subnet(subnet)
     t = f"ip {table}"
     with _Lock(table):
+        state = _read(table)
+        others = [b for b in (state["bridges"] if state else ()) if b != bridge]
+        pairs = [f'"{a}" . "{b}"' for o in others for a, b in ((bridge, o), (o, bridge))]
         try:
             _apply(table, [f'add element {t} networks {{ {subnet} . "{bridge}" }}',
                            f"add element {t} subnets {{ {subnet} }}",
-                           f'add element {t} bridges {{ "{bridge}" }}'])
+                           f'add element {t} bridges {{ "{bridge}" }}']
+                   + ([f"add element {t} isolated {{ {', '.join(pairs)} }}"] if pairs else []))
         except CartonError as e:
             raise CartonError(f"cannot add the network {subnet} on {bridge} to the firewall: "
                               f"{e}") from None
@@ -156,6 +166,10 @@ def remove_network(bridge, subnet, table=TABLE):
             commands.append(f"delete element {t} subnets {{ {subnet} }}")
         if bridge in state["bridges"] and bridge not in [b for _, b in others]:
             commands.append(f'delete element {t} bridges {{ "{bridge}" }}')
+            pairs = [(a, b) for a, b in state["isolated"] if bridge in (a, b)]
+            if pairs:
+                keys = ", ".join(f'"{a}" . "{b}"' for a, b in pairs)
+                commands.append(f"delete element {t} isolated {{ {keys} }}")
         if commands:
             from ..linux import nftables
 
@@ -337,7 +351,7 @@ def _read(table):
 
     if not exists(table):
         return None
-    state = {"networks": [], "subnets": [], "bridges": [], "ports": []}
+    state = {"networks": [], "subnets": [], "bridges": [], "isolated": [], "ports": []}
     for obj in nftables.list_json(f"table ip {table}"):
         kind = "set" if "set" in obj else "map" if "map" in obj else None
         if kind is None:
@@ -352,6 +366,8 @@ def _read(table):
             state["subnets"] += [_prefix(_unwrap(e)[0]) for e in elements]
         elif name == "bridges":
             state["bridges"] += [_unwrap(e)[0] for e in elements]
+        elif name == "isolated":
+            state["isolated"] += [tuple(_unwrap(e)[0]["concat"]) for e in elements]
         elif name in ("published_any", "published_ip"):
             for key, value in elements:
                 fields, comment = _unwrap(key)

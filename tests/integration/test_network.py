@@ -104,17 +104,18 @@ class Background:
         return out, err
 
 
+_running_backgrounds = []
+
+
 @pytest.fixture
 def background(carton):
-    started = []
-
     def start(*args):
         b = Background(carton, *args)
-        started.append(b)
+        _running_backgrounds.append(b)
         return b
     yield start
-    for b in started:
-        b.stop()
+    while _running_backgrounds:
+        _running_backgrounds.pop().stop()
 
 
 def _stoppable(command):
@@ -474,3 +475,27 @@ def test_a_subnet_that_clashes_with_a_host_route_is_refused(carton, rootfs):
         assert "carton0" not in os.listdir("/sys/class/net")
     finally:
         subprocess.run(["ip", "link", "del", link])
+
+
+def test_networks_are_isolated_from_each_other(carton, rootfs, background):
+    """As docker's: a container reaches its own network's neighbours, not another network's."""
+    nets = [f"carton-test-{_rand()}" for _ in range(2)]
+    for net in nets:
+        assert carton("network", "create", net).returncode == 0
+    try:
+        server = f"iso-{_rand()}"
+        background("run", "--network", nets[0], "--name", server, rootfs, *_serve("isolated"))
+        ip = _address_of(server)
+        # (busybox's own wget -T crashes; its timeout applet does the job)
+        probe = (f"for i in 1 2 3 4 5 6; do timeout 1 wget -qO- http://{ip}/ && exit 0; "
+                 "sleep 0.3; done; exit 1")
+        same = carton("run", "--network", nets[0], rootfs, "sh", "-c", probe)
+        assert same.returncode == 0 and "isolated" in same.stdout, same.stderr
+        other = carton("run", "--network", nets[1], rootfs, "sh", "-c",
+                       f"timeout 2 wget -qO- http://{ip}/ && echo reached")
+        assert other.returncode != 0 and "reached" not in other.stdout
+    finally:
+        while _running_backgrounds:
+            _running_backgrounds.pop().stop()
+        for net in nets:
+            carton("network", "rm", net)

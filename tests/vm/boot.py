@@ -22,7 +22,7 @@ From a shell (the console is shown as the guest runs; the work directory is kept
 Environment:
   CARTON_VM_KERNEL=VERSION|PATH   the kernel (default: the newest /boot/vmlinuz-* with modules)
   CARTON_VM_QEMU=PATH             qemu-system-x86_64
-  CARTON_VM_TIMEOUT=SECONDS       kill the guest after this long (default 360)
+  CARTON_VM_TIMEOUT=SECONDS       kill the guest after this long (default 480)
   CARTON_VM_MEMORY=MB, CARTON_VM_CPUS=N   the guest's size (default 2048, 2)
   CARTON_VM_ACCEL=kvm             KVM instead of TCG (software emulation), where KVM works
   CARTON_VM_PVH=0                 boot the compressed bzImage instead of the extracted vmlinux
@@ -59,7 +59,7 @@ ROOT_CACHE = "loose"
 # The guest's own empty, writable directories, over the host's (guest_init.sh).
 TMPFS_IN_GUEST = ("/tmp/", "/var/tmp/", "/run/")
 
-DEFAULT_TIMEOUT = 360
+DEFAULT_TIMEOUT = 480
 KERNEL_CMDLINE = (
     "console=ttyS0 quiet loglevel=3 panic=-1 "
     # cgroup v2 only: no v1 hierarchy can even be mounted. The systemd option does nothing
