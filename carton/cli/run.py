@@ -45,6 +45,12 @@ OPTIONS = [
            "made with carton network create", value=True, metavar="NETWORK", dest="network"),
     Option("-p,--publish", "publish a container's port on the host: [IP:]HOST_PORT:CONTAINER_PORT"
            "[/tcp|udp], ranges as 8000-8009:80-89", value=True, many=True, metavar="PORTS"),
+    Option("--dns", "a nameserver for the container's resolv.conf (instead of the host's)",
+           value=True, many=True, metavar="IP"),
+    Option("--dns-search", "a search domain for the container's resolv.conf", value=True,
+           many=True, metavar="DOMAIN"),
+    Option("--add-host", "an extra /etc/hosts entry: NAME:IP", value=True, many=True,
+           metavar="NAME:IP"),
     Option("-i,--interactive", "keep stdin open and connected to the container"),
     Option("-t,--tty", "give the container a pseudo-terminal"),
     # resource limits (docker's names and units; see build_resources)
@@ -133,6 +139,11 @@ def build_request(values, rest, container_id, root="/run/carton"):
                            values["hostname"] is not None)
     hostname = values["hostname"] or network.hostname or container_id[:12]
     _check_hostname(hostname)
+    dns = modes.check_dns(values["dns"])
+    network.extra_hosts = modes.check_add_hosts(values["add_host"])
+    if network.mode == "container" and (dns or values["dns_search"] or network.extra_hosts):
+        raise CartonError("conflicting options: --dns, --dns-search and --add-host with "
+                          "--network container:... (the other container's files are shared)")
     cwd = values["workdir"] or "/"
     if not cwd.startswith("/"):
         raise CartonError(f"the working directory {cwd!r} is invalid: it must be an "
@@ -156,7 +167,7 @@ def build_request(values, rest, container_id, root="/run/carton"):
     _check_unique_destinations(defaults.mounts() + user_mounts)
     files = {}
     if has_etc:
-        files = _etc_files(network, hostname)
+        files = _etc_files(network, hostname, dns, values["dns_search"])
         # A volume of the user's on one of these wins, as with docker.
         taken = {m.destination for m in user_mounts}
         files = {f: text for f, text in files.items() if f"/etc/{f}" not in taken}
@@ -193,20 +204,25 @@ def build_request(values, rest, container_id, root="/run/carton"):
                       network if network.mode == "bridge" else None)
 
 
-def _etc_files(network, hostname):
+def _etc_files(network, hostname, dns=(), dns_search=()):
     """/etc/hostname, hosts and resolv.conf, as the network mode wants them.
 
     On the host's network the host's own hosts and resolv.conf are right as
     they are (its loopback resolver is reachable); in a network namespace of
     its own a container cannot reach the host's 127.0.0.53 (resolv_conf).
     A bridged container's address goes into hosts once it has one (bridge.py).
+    ``--dns``, ``--dns-search`` and ``--add-host`` apply in every mode.
     """
+    host_resolv = _read_host_file("/etc/resolv.conf")
     if network.mode == "host":
-        return {"hostname": etcfiles.hostname(hostname),
-                "hosts": _read_host_file("/etc/hosts") or etcfiles.hosts(hostname),
-                "resolv.conf": _read_host_file("/etc/resolv.conf")}
-    return {"hostname": etcfiles.hostname(hostname), "hosts": etcfiles.hosts(hostname),
-            "resolv.conf": etcfiles.resolv_conf(_read_host_file("/etc/resolv.conf"))}
+        hosts = _read_host_file("/etc/hosts") or etcfiles.hosts(hostname)
+        hosts += "".join(f"{ip}\t{name}\n" for name, ip in network.extra_hosts)
+        resolv = (etcfiles.resolv_conf(host_resolv, dns, dns_search) if dns or dns_search
+                  else host_resolv)
+        return {"hostname": etcfiles.hostname(hostname), "hosts": hosts, "resolv.conf": resolv}
+    return {"hostname": etcfiles.hostname(hostname),
+            "hosts": etcfiles.hosts(hostname, extra=network.extra_hosts),
+            "resolv.conf": etcfiles.resolv_conf(host_resolv, dns, dns_search)}
 
 
 # -- resource limits ---------------------------------------------------------------

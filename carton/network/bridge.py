@@ -35,7 +35,7 @@ def veth_name(container_id):
     return "cv" + container_id[:13]
 
 
-def attach(sd, pid, network_name, published, name=None, hostname=None):
+def attach(sd, pid, network_name, published, name=None, hostname=None, extra_hosts=()):
     """Put the container whose init is ``pid`` on ``network_name``; return its address (text).
 
     ``sd`` is the container's StateDir; ``published`` a list of ports.Published.
@@ -70,7 +70,8 @@ def attach(sd, pid, network_name, published, name=None, hostname=None):
         ip = to_text(address)
         rec["leases"][ip] = {"id": sd.id, "state_dir": sd.path, "name": name,
                              "hostname": hostname, "veth": veth,
-                             "netns": os.stat(netns).st_ino}
+                             "netns": os.stat(netns).st_ino,
+                             "extra_hosts": [list(e) for e in extra_hosts]}
         store.data["ports"] += [dict(p.to_dict(), id=sd.id, name=name, network=net.name,
                                      container_ip=ip) for p in published]
         if "forwarding_was" not in store.data and sysctl.read_sysctl("net.ipv4.ip_forward") != "1":
@@ -304,7 +305,8 @@ def _update_hosts(store, network_name):
             peers = [(other_ip, [n for n in (other.get("name"), other.get("hostname")) if n])
                      for other_ip, other in entries if other["id"] != lease["id"]]
         own = [n for n in (lease.get("hostname"), lease.get("name")) if n]
-        text = etcfiles.hosts(own[0] if own else "", ip, aliases=own[1:], peers=peers)
+        text = etcfiles.hosts(own[0] if own else "", ip, aliases=own[1:], peers=peers,
+                              extra=lease.get("extra_hosts") or ())
         path = os.path.join(lease["state_dir"], "hosts")
         try:
             fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)

@@ -18,7 +18,8 @@ from . import config, ports
 class Choice:
     """The decision: ``mode`` none|host|container|bridge, plus what each needs."""
 
-    __slots__ = ("mode", "network", "published", "netns_path", "etc_sources", "hostname")
+    __slots__ = ("mode", "network", "published", "netns_path", "etc_sources", "hostname",
+                 "extra_hosts")
 
     def __init__(self, mode, network=None, published=(), netns_path=None, etc_sources=None,
                  hostname=None):
@@ -28,6 +29,41 @@ class Choice:
         self.netns_path = netns_path    # container: the namespace to join
         self.etc_sources = etc_sources or {}  # container: /etc files to share, by host path
         self.hostname = hostname        # host, container: the hostname the mode implies
+        self.extra_hosts = []           # --add-host (name, address): kept in /etc/hosts
+
+
+def check_dns(values, flag="--dns"):
+    """``--dns IP``: IPv4 or IPv6 addresses, as resolv.conf(5) takes them."""
+    for ip in values:
+        if not _is_address(ip):
+            raise CartonError(f"invalid {flag} {ip!r}: not an IP address")
+    return list(values)
+
+
+def check_add_hosts(values):
+    """``--add-host NAME:IP`` -> [(name, ip)]; docker's ``host-gateway`` is not supported."""
+    entries = []
+    for text in values:
+        name, sep, ip = text.partition(":")
+        if not sep or not name or not _is_address(ip):
+            raise CartonError(f"invalid --add-host {text!r}: use NAME:IP, e.g. db:10.0.0.5")
+        if not set(name) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") \
+                or name[0] in "-.":
+            raise CartonError(f"invalid --add-host {text!r}: {name!r} is not a host name")
+        entries.append((name, ip))
+    return entries
+
+
+def _is_address(text):
+    import _socket
+
+    for family in (_socket.AF_INET, _socket.AF_INET6):
+        try:
+            _socket.inet_pton(family, text)
+            return True
+        except OSError:
+            continue
+    return False
 
 
 def choose(value, publish, root, hostname_given):

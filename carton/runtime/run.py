@@ -41,7 +41,8 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
             from ..network import bridge
 
             bridge.attach(container.state, container.pid, opts.network.network,
-                          opts.network.published, name=opts.name, hostname=spec.hostname)
+                          opts.network.published, name=opts.name, hostname=spec.hostname,
+                          extra_hosts=opts.network.extra_hosts)
         try:
             release(container.state, container.record)
         except CartonError:

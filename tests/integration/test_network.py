@@ -499,3 +499,37 @@ def test_networks_are_isolated_from_each_other(carton, rootfs, background):
             _running_backgrounds.pop().stop()
         for net in nets:
             carton("network", "rm", net)
+
+
+def test_dns_and_extra_hosts(carton, rootfs, network, background):
+    """--dns, --dns-search, --add-host; the extra host stays when neighbours change /etc/hosts."""
+    background("run", "--network", network, "--name", "first", "--add-host", "db:127.0.0.1",
+               "--dns", "10.87.99.99", "--dns-search", "example.test", rootfs,
+               *_stoppable("sleep 60"))
+    _address_of("first")
+    # A second container joins: the first one's /etc/hosts is rewritten with it.
+    r = carton("run", "--network", network, "--name", "second", rootfs, "true")
+    assert r.returncode == 0, r.stderr
+    pid = carton.init_pid()
+    with open(f"/proc/{pid}/root/etc/resolv.conf") as f:
+        resolv = f.read()
+    with open(f"/proc/{pid}/root/etc/hosts") as f:
+        hosts = f.read()
+    assert "nameserver 10.87.99.99" in resolv and "search example.test" in resolv
+    assert resolv.count("nameserver") == 1
+    assert "127.0.0.1\tdb" in hosts and "first" in hosts
+    r = carton("run", "--add-host", "db:127.0.0.1", "--network", "none", rootfs, "sh", "-c",
+               "ping -c1 -W1 db >/dev/null && echo resolved")
+    assert "resolved" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dns", "nope"], "invalid --dns 'nope'"),
+    (["--add-host", "db"], "use NAME:IP"),
+    (["--add-host", "-x:1.2.3.4"], "not a host name"),
+    (["--add-host", "db:1.2.3"], "use NAME:IP"),
+])
+def test_bad_dns_and_host_flags(carton, rootfs, args, message):
+    r = carton("run", *args, rootfs, "true")
+    assert r.returncode == 125 and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

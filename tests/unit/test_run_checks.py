@@ -63,3 +63,17 @@ def test_resolv_conf_drops_loopback():
 def test_hosts_names_the_container():
     assert etcfiles.hosts("box", "10.1.2.3").endswith("10.1.2.3\tbox\n")
     assert "box" not in etcfiles.hosts("box")
+
+
+def test_resolv_conf_with_dns_flags():
+    host = "search corp.example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions ndots:2\n"
+    text = etcfiles.resolv_conf(host, ["1.1.1.1", "9.9.9.9"], ["a.test"])
+    assert text.splitlines() == ["search a.test", "options ndots:2", "nameserver 1.1.1.1",
+                                 "nameserver 9.9.9.9"]
+    assert "nameserver 10.0.0.2" in etcfiles.resolv_conf(host)
+    assert "127.0.0.53" not in etcfiles.resolv_conf(host)
+
+
+def test_hosts_with_extra_entries():
+    text = etcfiles.hosts("box", "10.1.2.3", extra=[("db", "10.9.9.9")])
+    assert "10.9.9.9\tdb\n" in text and text.endswith("10.1.2.3\tbox\n")
