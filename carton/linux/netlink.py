@@ -234,16 +234,18 @@ class Netlink:
     One request at a time: not for use from several threads at once.
     """
 
-    def __init__(self, netns=None):
+    def __init__(self, netns=None, protocol=NETLINK_ROUTE, protocol_name="NETLINK_ROUTE"):
         self.netns = netns
         self._seq = 0
+        # Another netlink family can borrow the conversation (linux/conntrack.py does).
+        self._protocol, self._protocol_name = protocol, protocol_name
         self._sock = in_netns(netns, self._open)
 
     def _open(self):
         explain.call("socket", explain.Raw("AF_NETLINK"), explain.Raw("SOCK_RAW|SOCK_CLOEXEC"),
-                     explain.Raw("NETLINK_ROUTE"))
+                     explain.Raw(self._protocol_name))
         sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC,
-                              NETLINK_ROUTE)
+                              self._protocol)
         try:
             # Ask for errors with the kernel's own explanation, without our request echoed.
             # Both are hints: a kernel without them (before 4.12) refuses, and we do without.

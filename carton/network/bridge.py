@@ -149,6 +149,14 @@ def _make(net, first, veth, netns, ip, published, container_id):
         explain.step(f"publish {p}", "a DNAT rule sends the host port to the container")
         firewall.publish(container_id, p.host_ip or None, p.host_port, p.proto, ip,
                          p.container_port, checked=True)  # the store checked, under its lock
+    for p in published:
+        if p.proto == "udp":
+            from ..linux import conntrack
+
+            explain.step(f"forget tracked UDP flows to port {p.host_port}",
+                         "datagrams sent before the port was published made conntrack entries "
+                         "without the DNAT; later ones would follow them into nothing")
+            conntrack.forget("udp", p.host_port)
 
 
 def _hairpin(veth):
