@@ -129,6 +129,18 @@ def snapshot():
             "network leases": _network_leases(), "sysctl": _ip_forward()}
 
 
+def settled_snapshot(before, timeout=3.0):
+    """A snapshot taken once no link is left that was not there ``before`` (or at ``timeout``)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        after = snapshot()
+        if not after["links"] - before["links"] or time.monotonic() > deadline:
+            return after
+        time.sleep(0.05)
+
+
 def leaks(before, after):
     found = {}
     for key in before:

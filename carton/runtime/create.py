@@ -338,6 +338,9 @@ def _helper_main(spec, cgroup, channel, fifo, opts, record):
         # or may not reach through the state directory's path later.
         explain.call("open", fifo, explain.Raw("O_PATH|O_CLOEXEC"))
         fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        from ..rootfs.cgroupfs import view_dirs
+
+        cgroup_view = view_dirs(cgroup.paths)  # before the cgroup namespace hides the paths
         _enter_namespaces(spec, channel)
         explain.step("fork the container's init",
                      "the first child after unshare(CLONE_NEWPID) is PID 1 of the new namespace")
@@ -345,7 +348,7 @@ def _helper_main(spec, cgroup, channel, fifo, opts, record):
         pid = os.fork()
         if pid == 0:
             init.main(spec, channel, fifo_fd, opts.preserve_fds,
-                      hooks.state_for(record, "creating"), cgroup.paths)  # never returns
+                      hooks.state_for(record, "creating"), cgroup_view)  # never returns
         channel.send("pid", pid=pid)
         os._exit(0)
     except BaseException as e:

@@ -95,13 +95,26 @@ class Background:
     """A ``carton run`` in the background, stopped (SIGTERM, forwarded) at the end."""
 
     def __init__(self, carton, *args):
+        self.carton = carton
         self.proc = carton.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def stop(self):
+        """SIGTERM (forwarded to the container); if it is still there after 10 s, delete it."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=30)
-        return out, err
+        try:
+            return self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            for entry in os.listdir(self.carton.root):
+                try:
+                    with open(os.path.join(self.carton.root, entry, "state.json")) as f:
+                        state = json.load(f)
+                except (OSError, ValueError):
+                    continue
+                if state.get("carton_pid") == self.proc.pid:
+                    self.carton("delete", "--force", entry)
+            out, err = self.proc.communicate(timeout=30)
+            raise AssertionError(f"the container did not stop on SIGTERM: {err}") from None
 
 
 _running_backgrounds = []
@@ -114,8 +127,13 @@ def background(carton):
         _running_backgrounds.append(b)
         return b
     yield start
+    problems = []
     while _running_backgrounds:
-        _running_backgrounds.pop().stop()
+        try:
+            _running_backgrounds.pop().stop()
+        except AssertionError as e:
+            problems.append(str(e))
+    assert not problems, problems
 
 
 def _stoppable(command):
