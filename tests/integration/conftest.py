@@ -1,17 +1,7 @@
 """Fixtures of the integration tests that drive the runc-compatible verbs."""
 
 import pytest
-from oci_bundle import OCI
-
-
-@pytest.fixture
-def oci(carton, rootfs, tmp_path):
-    """Runs ``carton`` as an engine would; deletes every container it made, whatever happened."""
-    o = OCI(carton, rootfs, tmp_path)
-    try:
-        yield o
-    finally:
-        o.cleanup()
+from oci_bundle import oci  # noqa: F401  (a fixture, shared with tests/v2)
 
 
 @pytest.fixture

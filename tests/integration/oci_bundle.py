@@ -24,6 +24,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from carton.spec.template import default_config
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -278,3 +280,17 @@ class OCI:
             if os.path.exists(self.state_dir(cid)):
                 self("delete", "--force", cid)
         reap_zombies()
+
+
+@pytest.fixture
+def oci(carton, rootfs, tmp_path):
+    """Runs ``carton`` as an engine would; deletes every container it made, whatever happened.
+
+    A fixture for the conftest.py files of tests/integration and tests/v2 to import.
+    """
+    o = OCI(carton, rootfs, tmp_path)
+    try:
+        yield o
+    finally:
+        o.cleanup()
+
