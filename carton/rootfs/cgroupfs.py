@@ -7,9 +7,10 @@ tmpfs and, in it, one entry per hierarchy the host has mounted (``cpu``,
 ``memory``, ``name=systemd``, ``unified`` ...): a bind mount of the
 container's own directory in that hierarchy, which shows exactly what a
 cgroup mount in the container's cgroup namespace would. Binds, as runc
-does, because a fresh mount can be slow: a ``cgroup2`` mount here costs
-10-15 ms at times (the kernel making a superblock for it), a bind 0.02 ms.
-A hierarchy whose directory we do not know gets a real cgroup mount.
+does on v1, because a fresh mount can be slow: a ``cgroup2`` mount rooted at
+a new cgroup costs 10-15 ms (the kernel making a superblock for it), a bind
+0.02 ms. On a v2-only host the same: the container's directory, bound. A
+hierarchy whose directory we do not know gets a real cgroup mount.
 """
 
 import os
@@ -72,6 +73,18 @@ def _bind(source, target_fd):
         raise
 
 
+def _remount_bind(root_fd, path, flags):
+    """Give a bind mount the cgroup mount's flags (read-only...): a bind takes them only
+    from a remount, made through a new fd, as the old one is the directory under the mount."""
+    if not flags & m.MS_RDONLY:
+        return
+    top = open_in_root(root_fd, path)
+    try:
+        m.mount(None, fd_path(top), None, m.MS_REMOUNT | m.MS_BIND | flags)
+    finally:
+        os.close(top)
+
+
 def mount_cgroup(root_fd, destination, flags, cgroup_paths=None):
     """Mount the container's cgroup view at ``destination`` (inside the root).
 
@@ -80,8 +93,12 @@ def mount_cgroup(root_fd, destination, flags, cgroup_paths=None):
     v1, v2 = host_hierarchies()
     target = make_dirs_in_root(root_fd, destination)
     try:
-        if not v1:
-            m.mount("cgroup2", fd_path(target), "cgroup2", flags)
+        if not v1:  # cgroup v2 only: the container's own directory is the whole view
+            source = (cgroup_paths or {}).get("unified")
+            if source and _bind(source, target):
+                _remount_bind(root_fd, destination, flags)
+            else:
+                m.mount("cgroup2", fd_path(target), "cgroup2", flags)
             return
         m.mount("tmpfs", fd_path(target), "tmpfs", flags & ~m.MS_RDONLY, "mode=755")
     finally:
@@ -91,13 +108,7 @@ def mount_cgroup(root_fd, destination, flags, cgroup_paths=None):
         sub = make_dirs_in_root(root_fd, f"{destination}/{name}")
         try:
             if name in host_dirs and _bind(host_dirs[name], sub):
-                if flags & m.MS_RDONLY:  # a bind takes its flags only from a remount,
-                    # through a new fd: the old one is the directory under the new mount
-                    top = open_in_root(root_fd, f"{destination}/{name}")
-                    try:
-                        m.mount(None, fd_path(top), None, m.MS_REMOUNT | m.MS_BIND | flags)
-                    finally:
-                        os.close(top)
+                _remount_bind(root_fd, f"{destination}/{name}", flags)
             elif name == "unified":
                 m.mount("cgroup2", fd_path(sub), "cgroup2", flags)
             else:
