@@ -24,7 +24,8 @@ def run_dir():
 
 
 class Store:
-    """``with Store() as data:`` — the state, locked; saved on leaving if ``save()`` was called."""
+    """``with Store() as store:`` — the state (``store.data``), locked until the block ends;
+    ``store.save()`` writes it (call it before touching the host)."""
 
     def __init__(self):
         self.path = os.path.join(run_dir(), "state.json")
