@@ -164,3 +164,35 @@ def leftover_state(root):
 
 def have(program):
     return shutil.which(program) is not None
+
+
+# -- small helpers the test files share ---------------------------------------------------
+
+
+def wait_for(predicate, what="a condition", timeout=15, interval=0.05):
+    """Poll ``predicate`` until it returns something true, and return that; fail after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+def ok(done):
+    """A finished subprocess that must have succeeded; its output in the failure otherwise."""
+    assert done.returncode == 0, f"exit status {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def children(pid):
+    """The PIDs of ``pid``'s children (/proc/PID/task/PID/children); [] if it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []

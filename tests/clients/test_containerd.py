@@ -11,24 +11,10 @@ import select
 import subprocess
 import time
 
+from carton_testlib import ok, wait_for
+
 NAMESPACE = "carton-test"
 SLEEP = ("sleep", "1000")
-
-
-def wait_for(predicate, what, timeout=15):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def ok(done):
-    assert done.returncode == 0, f"exit status {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 def run_detached(containerd, cid, *command):

@@ -9,23 +9,9 @@ Every container gets a name from ``podman_names``, so it is removed even if the 
 import re
 import time
 
+from carton_testlib import ok, wait_for
+
 IMAGE = "docker.io/library/busybox:latest"
-
-
-def wait_for(predicate, what, timeout=15):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def ok(done):
-    assert done.returncode == 0, f"exit status {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done
 
 
 def inspect(podman, name, template):

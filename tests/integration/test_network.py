@@ -13,11 +13,10 @@ import random
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 
 import pytest
-from carton_testlib import have, leftover_state
+from carton_testlib import have, leftover_state, wait_for
 
 pytestmark = pytest.mark.skipif(not have("ip"), reason="needs iproute2's ip for the test's own netns")
 
@@ -48,16 +47,6 @@ def _store():
         return {"networks": {}, "ports": []}
 
 
-def _wait_for(predicate, timeout=10, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _links():
     """The host's links once the namespaces of finished containers are gone.
 
@@ -71,11 +60,11 @@ def _links():
                 for lease in net["leases"].values()}
         links = set(os.listdir("/sys/class/net"))
         return links if all(not link.startswith("cv") or link in live for link in links) else None
-    return _wait_for(settled, what="the veth pairs of finished containers to go")
+    return wait_for(settled, what="the veth pairs of finished containers to go")
 
 
 def _no_carton_links():
-    return _wait_for(lambda: not any(link.startswith(("cv", "carton0"))
+    return wait_for(lambda: not any(link.startswith(("cv", "carton0"))
                                      for link in os.listdir("/sys/class/net")),
                      what="no carton links")
 
@@ -88,7 +77,7 @@ def _address_of(name_or_id_prefix):
                 if lease.get("name") == name_or_id_prefix or lease["id"].startswith(name_or_id_prefix):
                     return ip
         return None
-    return _wait_for(find, what=f"an address for {name_or_id_prefix}")
+    return wait_for(find, what=f"an address for {name_or_id_prefix}")
 
 
 class Background:
@@ -159,7 +148,7 @@ def _http_get(url, timeout=10):
                 return r.read().decode()
         except OSError:
             return None
-    return _wait_for(get, timeout, what=f"an answer from {url}")
+    return wait_for(get, f"an answer from {url}", timeout)
 
 
 # -- none, host, container:, the default bridge -------------------------------------------
@@ -382,7 +371,7 @@ def test_published_udp_port(carton, rootfs, background):
             return None
         finally:
             s.close()
-    assert _wait_for(ask, what="a UDP answer") == b"echo:over-udp"
+    assert wait_for(ask, what="a UDP answer") == b"echo:over-udp"
 
 
 def test_a_port_cannot_be_published_twice(carton, rootfs, background):
@@ -439,7 +428,7 @@ def test_kill_9_of_carton_is_swept_by_the_next_start(carton, rootfs):
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         pid = carton.init_pid()
-        _wait_for(lambda: _store()["ports"], what="the published port")
+        wait_for(lambda: _store()["ports"], what="the published port")
     finally:
         proc.kill()  # SIGKILL: no cleanup at all
         proc.wait()
@@ -447,7 +436,7 @@ def test_kill_9_of_carton_is_swept_by_the_next_start(carton, rootfs):
     assert any(link.startswith("cv") for link in os.listdir("/sys/class/net"))
     r = carton("run", "--network", "none", rootfs, "true")
     assert r.returncode == 0, r.stderr
-    _wait_for(lambda: not _alive(pid), what="the orphan's end")
+    wait_for(lambda: not _alive(pid), what="the orphan's end")
     assert _store() == {"networks": {}, "ports": []} or (
         not _store()["networks"] and not _store()["ports"])
     assert _no_carton_links()
@@ -573,6 +562,6 @@ def test_a_udp_client_that_was_sending_before_the_port_was_published(carton, roo
                 return s.recvfrom(512)[0]
             except OSError:
                 return None
-        assert _wait_for(ask, what="an answer on the early flow") == b"echo:late"
+        assert wait_for(ask, what="an answer on the early flow") == b"echo:late"
     finally:
         s.close()

@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+from carton_testlib import children
 
 TIMEOUT = 10
 
@@ -48,14 +49,6 @@ def read_rest(proc, timeout=TIMEOUT):
             if not chunk:
                 return data.decode(errors="replace")
             data += chunk
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
 
 
 def stop(proc):

@@ -18,7 +18,9 @@ import subprocess
 import termios
 import time
 
+import carton_testlib
 import pytest
+from carton_testlib import children
 
 TIMEOUT = 10
 PROMPT = rb"# "
@@ -26,14 +28,6 @@ PROMPT = rb"# "
 
 def set_window_size(fd, rows, cols):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
 
 
 def process_tree(pid):
@@ -67,14 +61,7 @@ def gone(pid):
 
 
 def wait_for(predicate, what, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    return carton_testlib.wait_for(predicate, what, timeout, interval=0.02)
 
 
 def readable(text):
