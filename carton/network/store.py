@@ -69,6 +69,3 @@ class Store:
         for name, net in self.data["networks"].items():
             for address, lease in net["leases"].items():
                 yield name, address, lease
-
-    def empty(self):
-        return not self.data["networks"] and not self.data["ports"]
