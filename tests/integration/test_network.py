@@ -338,11 +338,11 @@ def test_published_tcp_port_from_localhost_and_outside(carton, rootfs, outside, 
     assert client.returncode == 0 and "published" in out
 
 
-# busybox's nc has no UDP; the host's python, bind-mounted read-only, answers instead.
+# busybox's nc has no UDP; the host's python, bind-mounted read-only, answers instead,
+# under a shell that ends the container on SIGTERM, as the other servers here.
 _HOST_PYTHON = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/usr/lib64:/lib64:ro"]
 _UDP_ECHO = """
-import signal, socket, sys
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 5353))
 while True:
@@ -355,8 +355,8 @@ while True:
                     or not os.path.islink("/lib"), reason="needs a merged-/usr host python3")
 def test_published_udp_port(carton, rootfs, background):
     port = _port()
-    background("run", "-p", f"{port}:5353/udp", *_HOST_PYTHON, rootfs,
-               "/usr/bin/python3", "-c", _UDP_ECHO)
+    background("run", "-p", f"{port}:5353/udp", *_HOST_PYTHON, "-e", f"ECHO={_UDP_ECHO}",
+               rootfs, *_stoppable('/usr/bin/python3 -c "$ECHO"'))
     carton.init_pid()  # published and started
 
     def ask():
@@ -553,8 +553,8 @@ def test_a_udp_client_that_was_sending_before_the_port_was_published(carton, roo
     s.settimeout(0.3)
     try:
         s.sendto(b"early", ("127.0.0.1", port))  # nobody there yet: an un-NATed entry
-        background("run", "-p", f"{port}:5353/udp", *_HOST_PYTHON, rootfs,
-                   "/usr/bin/python3", "-c", _UDP_ECHO)
+        background("run", "-p", f"{port}:5353/udp", *_HOST_PYTHON, "-e", f"ECHO={_UDP_ECHO}",
+                   rootfs, *_stoppable('/usr/bin/python3 -c "$ECHO"'))
 
         def ask():  # the same socket, so the same flow as the early datagram
             s.sendto(b"late", ("127.0.0.1", port))
