@@ -20,10 +20,29 @@ apt_install() {
   fi
 }
 
+venv_python() {
+  # The interpreter for .venv: the distribution's own /usr/bin/python3 where it is 3.11 or
+  # newer, else the first python3 on PATH. Debian and Ubuntu build theirs with PGO and LTO and
+  # link libpython into it; a Python built by pyenv (shared libpython, no PGO) starts and runs
+  # Carton's Python code more slowly: ~6 ms more per container start here (bench/README.md).
+  if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo /usr/bin/python3
+  else
+    command -v python3
+  fi
+}
+
 make_venv() {
   # A virtual environment in .venv with Carton installed (editable) and the extras asked for.
-  local extras=${1:-}
-  [ -x .venv/bin/python ] || python3 -m venv .venv
+  local extras=${1:-} python
+  python=$(venv_python)
+  # A .venv made by another interpreter (an older checkout's) is made again.
+  local base='import sys; print(sys.base_prefix)'
+  if [ -x .venv/bin/python ] && [ "$(.venv/bin/python -c "$base")" != "$("$python" -c "$base")" ]; then
+    echo "remaking .venv with $python" >&2
+    rm -rf .venv
+  fi
+  [ -x .venv/bin/python ] || "$python" -m venv .venv
   # compat mode: a plain path in a .pth file, not an import hook that costs ~14 ms per start
   .venv/bin/pip install -q --disable-pip-version-check --config-settings editable_mode=compat \
     -e ".${extras}"

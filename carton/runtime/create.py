@@ -1,18 +1,24 @@
 """``create``: from a Spec to an init process waiting inside its new namespaces.
 
-The parent side of container creation. Three processes take part:
+The parent side of container creation. Carton stays in the host's
+namespaces (to run hooks, to clean up); the init is a child that goes into
+the container's::
 
-    carton (parent) ──fork──► helper ──unshare(namespaces), fork──► init (PID 1)
-         ▲                      exits                                  │
-         └──────── socket pair: "pid", "hooks", "ready" or "error" ◄───┘
+    carton ──unshare(CLONE_NEWPID), fork──► init (PID 1) ──unshare(mount, UTS, IPC, net, cgroup)
+       ▲                                      │
+       └── socket pair: "hooks", "ready" or "error" ◄┘
 
-Why a helper: a new PID namespace applies only to the *children* of the
-process that unshares it, and ``carton`` itself must stay in the host's
-namespaces (to run hooks, to clean up). So a short-lived helper joins the
-container's cgroup, unshares every namespace and forks; its child is PID 1 of
-the new PID namespace and already inside the new mount, UTS, IPC, network
-and cgroup namespaces. ``carton`` is a child subreaper, so when the helper
-exits the init becomes carton's own child, and a foreground run can wait for it.
+A new PID namespace applies only to the *children* of the process that
+unshares it, so carton can make it without entering it: its next child is
+PID 1 there. Carton then points its later children back at its own PID
+namespace (setns), and the init makes the other namespaces for itself, after
+joining the container's cgroup (the root of its cgroup namespace).
+
+With a user namespace one more process takes part, a short-lived helper
+(carton ──fork──► helper ──unshare(user, then the rest), fork──► init): the
+user namespace must exist first and own the PID namespace, and only a
+process inside it can make that. The helper reports the init's PID and
+exits; carton is a child subreaper, so the init becomes carton's own child.
 
 ``create`` returns once the init is ready: it then waits, blocked on opening
 the exec FIFO in the state directory, until ``start`` opens the other end.
@@ -29,7 +35,7 @@ from ..errors import EXIT_CARTON, CartonError
 from ..linux import ids, process
 from ..linux import namespaces as ns
 from . import hooks, init
-from .spawn import fork_helper
+from .spawn import fork_helper, fork_into_pid_namespace
 from .state import StateDir, check_id, pid_alive, process_start_time
 
 
@@ -176,8 +182,13 @@ def create(root, container_id, spec, opts):
 
 
 def _spawn(spec, cgroup, fifo, record, opts):
-    """Fork the helper and, through it, the init; answer their messages until "ready"."""
-    spawned = fork_helper(lambda channel: _helper_main(spec, cgroup, channel, fifo, opts, record))
+    """Fork the init (through a helper if there is a user namespace); answer until "ready"."""
+    if any(n.type == "user" for n in spec.linux.namespaces):
+        spawned = fork_helper(lambda channel: _helper_main(spec, cgroup, channel, fifo, opts, record))
+    else:
+        pid_ns = next((n.path or "" for n in spec.linux.namespaces if n.type == "pid"), None)
+        spawned = fork_into_pid_namespace(
+            pid_ns, lambda channel: _init_main(spec, cgroup, channel, fifo, opts, record))
 
     def runtime_hooks(msg):
         if msg["type"] == "userns":
@@ -324,23 +335,44 @@ def _now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
+def _init_main(spec, cgroup, channel, fifo, opts, record):
+    """In the init, born in its PID namespace: join the cgroup and the other namespaces, go on."""
+    try:
+        fifo_fd, cgroup_view = _before_namespaces(spec, cgroup, fifo)
+        _enter_namespaces(spec, channel, skip_pid=True)  # carton made or joined that one
+    except BaseException as e:
+        try:
+            channel.send("error", message=f"cannot make the container's namespaces: {e}",
+                         code=EXIT_CARTON)
+        finally:
+            os._exit(EXIT_CARTON)
+    init.main(spec, channel, fifo_fd, opts.preserve_fds, hooks.state_for(record, "creating"),
+              cgroup_view)  # never returns
+
+
+def _before_namespaces(spec, cgroup, fifo):
+    """What the init's first process does while still in the host's namespaces."""
+    # Not dumpable while inside the container's namespaces: no container process
+    # may ptrace us or open our /proc/PID/exe (the host's python) (CVE-2019-5736).
+    process.set_dumpable(False)
+    explain.step("join the container's cgroup",
+                 "before unsharing the cgroup namespace, whose root is the cgroup we are in")
+    cgroup.join_self()
+    # The exec FIFO, opened while we are still root on the host (path only,
+    # O_PATH): the init inherits the fd, whatever its user namespace may
+    # or may not reach through the state directory's path later.
+    explain.call("open", fifo, explain.Raw("O_PATH|O_CLOEXEC"))
+    fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+    from ..rootfs.cgroupfs import view_dirs
+
+    cgroup_view = view_dirs(cgroup.paths)  # before the cgroup namespace hides the paths
+    return fifo_fd, cgroup_view
+
+
 def _helper_main(spec, cgroup, channel, fifo, opts, record):
     """In the helper: join the cgroup, join or make the namespaces, fork the init, exit."""
     try:
-        # Not dumpable while inside the container's namespaces: no container process
-        # may ptrace us or open our /proc/PID/exe (the host's python) (CVE-2019-5736).
-        process.set_dumpable(False)
-        explain.step("join the container's cgroup",
-                     "before unsharing the cgroup namespace, whose root is the cgroup we are in")
-        cgroup.join_self()
-        # The exec FIFO, opened while we are still root on the host (path only,
-        # O_PATH): the init inherits the fd, whatever its user namespace may
-        # or may not reach through the state directory's path later.
-        explain.call("open", fifo, explain.Raw("O_PATH|O_CLOEXEC"))
-        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-        from ..rootfs.cgroupfs import view_dirs
-
-        cgroup_view = view_dirs(cgroup.paths)  # before the cgroup namespace hides the paths
+        fifo_fd, cgroup_view = _before_namespaces(spec, cgroup, fifo)
         _enter_namespaces(spec, channel)
         explain.step("fork the container's init",
                      "the first child after unshare(CLONE_NEWPID) is PID 1 of the new namespace")
@@ -374,11 +406,13 @@ def _new_user_namespace(channel):
     ids.setresuid(0)
 
 
-def _enter_namespaces(spec, channel):
+def _enter_namespaces(spec, channel, skip_pid=False):
     """Join the namespaces the spec names by path, then unshare the new ones."""
     new = 0
     # A user namespace comes first: it owns every namespace made or joined after it.
     for namespace in sorted(spec.linux.namespaces, key=lambda n: n.type != "user"):
+        if skip_pid and namespace.type == "pid":
+            continue
         if namespace.type == "user" and not namespace.path:
             _new_user_namespace(channel)
             continue
@@ -395,6 +429,6 @@ def _enter_namespaces(spec, channel):
             new |= flag
     if new:
         explain.step("make new namespaces",
-                     "the container gets its own mounts, hostname, IPC, PIDs, network "
-                     "and cgroup root")
+                     "each kind gives the container its own view of one thing: mounts, "
+                     "hostname, IPC, network, cgroup root")
         ns.unshare(new)

@@ -1,17 +1,30 @@
-"""The two-step fork that ``create`` and ``exec`` share: carton → helper → the real child.
+"""How ``create`` and ``exec`` fork the process that goes into the container.
 
-The helper changes namespaces (unshare for ``create``, setns for ``exec``)
-and forks the child, which is then born in the new PID namespace; the helper
-reports the child's PID and exits. Carton is a child subreaper, so the child
-becomes carton's own child. The child answers "ready" (or "error") on the
-same socket; helper and child write independently, so ``collect`` takes the
-messages in whatever order they come.
+A PID namespace is special: unshare(CLONE_NEWPID) and setns(fd, CLONE_NEWPID)
+do not move the caller, only the children it forks afterwards. Two ways to
+use that:
+
+* **Straight** (``fork_into_pid_namespace``): carton itself makes (or joins)
+  the PID namespace, forks the child, which is born in it, and points its own
+  later children back at its own PID namespace. The child changes its other
+  namespaces itself. One fork; used by ``create`` when there is no user
+  namespace.
+* **Through a helper** (``fork_helper``): carton → helper → the real child.
+  The helper changes namespaces (a new user namespace first, which must own
+  the PID namespace made after it, so carton, outside, cannot make that one;
+  setns for ``exec``) and forks the child; it reports the child's PID and
+  exits. Carton is a child subreaper, so the child becomes carton's own child.
+
+The child answers "ready" (or "error") on the same socket; a helper and the
+child write independently, so ``collect`` takes the messages in whatever
+order they come.
 """
 
 import os
 
 from .. import explain
 from ..errors import EXIT_CARTON, CartonError
+from ..linux import namespaces as ns
 from ..linux import process
 from .channel import Channel
 
@@ -84,6 +97,62 @@ def fork_helper(helper_main):
         os._exit(EXIT_CARTON)
     child_end.close()
     return Spawned(helper, parent_end)
+
+
+def fork_into_pid_namespace(pid_namespace, child_main):
+    """Fork ``child_main(channel)`` (which must never return) into the container's PID namespace.
+
+    ``pid_namespace`` is None (the config has none: the child stays in ours),
+    ``""`` (a new one) or the path of one to join. Carton's own later children
+    (hooks, ``exec``) go back to carton's PID namespace, whatever happens.
+    """
+    parent_end, child_end = Channel.pair()
+    pid = None
+    try:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        moved = False
+        try:
+            if pid_namespace:
+                explain.step(f"join the PID namespace at {pid_namespace} for our next child",
+                             "setns with a PID namespace moves only the children forked afterwards")
+                fd = os.open(pid_namespace, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    ns.setns(fd, ns.CLONE_NEWPID)
+                finally:
+                    os.close(fd)
+                moved = True
+            elif pid_namespace is not None:
+                explain.step("make a new PID namespace for our next child",
+                             "unshare(CLONE_NEWPID) moves only the children forked afterwards: "
+                             "carton itself stays on the host")
+                ns.unshare(ns.CLONE_NEWPID)
+                moved = True
+            explain.step("fork the container's init",
+                         "the first child born in a new PID namespace is its PID 1")
+            explain.call("fork")
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    parent_end.close()
+                    child_main(child_end)
+                finally:
+                    os._exit(EXIT_CARTON)  # child_main never returns; nor does the child, here
+        finally:
+            if moved:  # our next children (hooks, exec) are born beside us again
+                ns.setns(own, ns.CLONE_NEWPID)
+            os.close(own)
+    except BaseException:
+        if pid:
+            from .create import kill_and_wait
+
+            kill_and_wait(pid)
+        parent_end.close()
+        raise
+    finally:
+        child_end.close()
+    spawned = Spawned(None, parent_end)
+    spawned.pid = pid
+    return spawned
 
 
 def reap(pid):

@@ -11,7 +11,8 @@ def test_explain_narrates_each_step(carton, rootfs):
     assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1))
     titles = [t for _, t in steps]
     # The road, in order.
-    order = ["make new namespaces", "fork the container's init", "make all mounts private",
+    order = ["make a new PID namespace for our next child", "fork the container's init",
+             "join the container's cgroup", "make new namespaces", "make all mounts private",
              f"bind {rootfs} onto itself", "mount proc on /proc", "mount tmpfs on /dev",
              "create device nodes in /dev", f"pivot_root into {rootfs}",
              "bring up the loopback device", "switch to uid 0, gid 0", "execve /bin/echo hi"]
@@ -19,7 +20,8 @@ def test_explain_narrates_each_step(carton, rootfs):
     assert positions == sorted(positions)
     # Each step says why, and the syscalls appear with their arguments.
     assert text.count("     why: ") == len(steps)
-    for call in ["unshare(CLONE_NEWNS|", 'mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)',
+    for call in ["unshare(CLONE_NEWPID)", "setns(", "unshare(CLONE_NEWNS|",
+                 'mount(NULL, "/", NULL, MS_REC|MS_PRIVATE, NULL)',
                  'pivot_root(".", ".")', 'umount2(".", MNT_DETACH)', 'sethostname("',
                  'execve("/bin/echo", ["/bin/echo", "hi"])', "setresuid(0, 0, 0)"]:
         assert call in text, call
