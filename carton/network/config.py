@@ -106,16 +106,16 @@ def check_name(name):
         raise CartonError(f"{name!r} is a network mode, not a network name")
 
 
-def define(name, subnet=None, host_routes=()):
-    """Define a new network and return it (``carton network create``).
+def defined(name):
+    """Whether ``name`` has a definition file (the built-in default has none unless moved)."""
+    return os.path.exists(os.path.join(networks_dir(), name + ".json"))
 
-    ``host_routes`` are the host's routes as (Subnet, device) pairs: a subnet
-    that overlaps one would send the containers' traffic the wrong way, so it
-    is refused, naming the route.
-    """
+
+def check_new(name, subnet=None):
+    """What ``define`` checks before it looks at the host: the name, that it is new, the
+    subnet's form and that no other network has it. Returns the other networks."""
     check_name(name)
-    path = os.path.join(networks_dir(), name + ".json")
-    if os.path.exists(path):
+    if defined(name):
         raise CartonError(f"network with name {name} already exists")
     others = [n for n in all_networks() if n.name != name]
     if subnet is not None:
@@ -123,9 +123,23 @@ def define(name, subnet=None, host_routes=()):
         for other in others:
             if subnet.overlaps(other.subnet):
                 raise CartonError(f"subnet {subnet} overlaps network {other.name} ({other.subnet})")
-        check_clash(subnet, host_routes, {n.bridge for n in others})
     elif name == DEFAULT_NETWORK:
         raise CartonError("the default network exists already; to move it, give --subnet")
+    return others
+
+
+def define(name, subnet=None, host_routes=()):
+    """Define a new network and return it (``carton network create``).
+
+    ``host_routes`` are the host's routes as (Subnet, device) pairs: a subnet
+    that overlaps one would send the containers' traffic the wrong way, so it
+    is refused, naming the route.
+    """
+    others = check_new(name, subnet)
+    path = os.path.join(networks_dir(), name + ".json")
+    if subnet is not None:
+        subnet = Subnet.parse(subnet)
+        check_clash(subnet, host_routes, {n.bridge for n in others})
     else:
         subnet = _free_subnet(others, host_routes)
     if name == DEFAULT_NETWORK:

@@ -12,9 +12,10 @@ docker does:
 
 Everything Carton does lives in ONE table of its own, ``ip carton``, which
 Carton creates when the first network needs it and deletes when the last
-network and port are gone. Carton never touches another table, never changes
-a policy, and adds no rule to anyone else's chain, so ``nft delete table ip
-carton`` undoes all of it. Docker and netavark keep one chain (or rule) per
+network is taken down (``carton network prune``: networks stay up between
+containers, as docker's do; see ``bridge.py``). Carton never touches another
+table, never changes a policy, and adds no rule to anyone else's chain, so
+``nft delete table ip carton`` undoes all of it. Docker and netavark keep one chain (or rule) per
 network and per port; here the rules are fixed and the networks and ports
 are elements of named sets and maps, so adding or removing one is adding or
 deleting an element by its key, and ``nft list table ip carton`` reads as a
@@ -60,7 +61,7 @@ def _definition(table):
     """
     t = f"ip {table}"
     return f"""
-add table {t} {{ comment "Carton's container networking: removed when no network or port is left"; }}
+add table {t} {{ comment "Carton's container networking: removed by carton network prune"; }}
 
 add set {t} networks {{ type ipv4_addr . ifname; flags interval; comment "SUBNET . BRIDGE of each network"; }}
 add set {t} subnets {{ type ipv4_addr; flags interval; comment "the subnet of each network"; }}

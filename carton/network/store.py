@@ -1,9 +1,10 @@
 """What the networks hand out right now: addresses, published ports. One file, one lock.
 
 ``$CARTON_NETWORK_DIR/state.json`` (default /run/carton-network: runtime
-state, gone at reboot with the bridges it describes) holds, per network in
-use, its bridge and its leases (address -> container), and the list of
-published ports. Every change is made under an exclusive flock(2) on
+state, gone at reboot with the bridges it describes) holds, per network that
+is up, its bridge and its leases (address -> container; none when the last
+container has left and the bridge stays up), and the list of published
+ports. Every change is made under an exclusive flock(2) on
 ``lock`` beside it, read-modify-write, and saved (temporary file + rename)
 *before* the links and rules it describes are made: whatever Carton may have
 made on the host is always written down somewhere, so ``delete`` and the
@@ -61,7 +62,7 @@ class Store:
     # -- views ------------------------------------------------------------------
 
     def network(self, name):
-        """The runtime record of a network, or None if nothing uses it."""
+        """The runtime record of a network, or None if it is not up (no bridge made)."""
         return self.data["networks"].get(name)
 
     def leases(self):
