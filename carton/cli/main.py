@@ -33,7 +33,7 @@ GLOBAL_OPTIONS = [
 FRIENDLY = {
     "run": ("carton.cli.run", "run a command in a new container (docker's options)"),
     "rootfs": ("carton.cli.rootfs", "build a root filesystem (carton rootfs busybox DIR)"),
-    "network": ("carton.cli.network", "manage networks: create, ls, inspect, rm"),
+    "network": ("carton.cli.network", "manage networks: create, ls, inspect, rm, prune"),
 }
 OCI_HELP = ("create start state kill delete run exec ps list pause resume events update "
             "spec features")
