@@ -308,6 +308,9 @@ def events(argv, root):
                 emit({"type": "oom", "id": container_id})
             seen = count
 
+    import gc
+
+    gc.enable()  # off while starting (bin/carton); this loop may run for days
     next_stats = time.monotonic()
     try:
         while True:

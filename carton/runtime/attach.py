@@ -66,6 +66,9 @@ def relay_terminal(master, interactive):
     With ``interactive`` (``-i``) our stdin is read too, and if it is a
     terminal it is put in raw mode for the duration, then restored exactly.
     """
+    import gc
+
+    gc.enable()  # off while starting (bin/carton); this loop may run for days
     saved = None
     if interactive and os.isatty(0):
         import termios
