@@ -51,7 +51,15 @@ def reap_orphans():
 
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks(state_root):
-    """Fail the session if anything the tests made is still on the machine at the end."""
+    """Fail the session if anything the tests made is still on the machine at the end.
+
+    Carton's bridges, its nftables table and the ``ip_forward`` it turned on
+    stay up after the last container, as docker0 does, until ``carton network
+    prune``. So a session that began without any of them (no link ``carton*``,
+    no table ``carton*``) runs ``carton network prune -f`` before it looks, and
+    a clean machine ends clean; one that began with some (a developer's own
+    containers ran here) leaves the bridges alone, and only checks for new things.
+    """
     if os.geteuid() != 0:
         yield
         return
@@ -59,12 +67,17 @@ def no_leaks(state_root):
     before = snapshot()
     yield
     reap_orphans()
+    problems = {}
+    if not _carton_networking(before):
+        pruned = Carton(state_root)("network", "prune", "-f")
+        if pruned.returncode != 0:
+            problems["carton network prune"] = pruned.stderr.strip()
     after = snapshot()
     if after["links"] - before["links"]:
         # A finished container's veth pair goes with its network namespace, which the
         # kernel tears down just after (Carton does not wait for it): give it a moment.
         after = settled_snapshot(before)
-    problems = leaks(before, after)
+    problems.update(leaks(before, after))
     left = leftover_state(state_root)
     if left:
         problems["state"] = left
@@ -72,6 +85,11 @@ def no_leaks(state_root):
     if child_processes:
         problems["child processes"] = child_processes
     assert not problems, f"the test session left these behind: {problems}"
+
+
+def _carton_networking(snap):
+    """Whether a snapshot shows a bridge or an nftables table of Carton's."""
+    return any(link.startswith("carton") for link in snap["links"]) or bool(snap["nft tables"])
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,15 @@ or a subnet the test picks) or in an "outside" network namespace the test
 makes and connects to the host with a veth pair of its own: nothing is sent
 anywhere else. The session's leak check (tests/conftest.py) fails if a link,
 an nftables table, a lease or ``ip_forward`` is left changed.
+
+A network's bridge, Carton's table and ``ip_forward`` stay up after the last
+container, as docker0 does, until ``carton network prune``: the tests here
+expect only a container's own veth, lease and ports to go with it. The leak
+check prunes at the end of a session that started without Carton's bridges.
+The tests of prune itself take down the bridges of unused networks (they are
+made again by the next container, and carton0 is brought back if it was up)
+and are skipped on a machine with custom networks of its own, which prune
+would remove.
 """
 
 import json
@@ -16,7 +25,7 @@ import subprocess
 import urllib.request
 
 import pytest
-from carton_testlib import have, leftover_state, wait_for
+from carton_testlib import have, leftover_state, ok, wait_for
 
 pytestmark = pytest.mark.skipif(not have("ip"), reason="needs iproute2's ip for the test's own netns")
 
@@ -63,10 +72,16 @@ def _links():
     return wait_for(settled, what="the veth pairs of finished containers to go")
 
 
-def _no_carton_links():
-    return wait_for(lambda: not any(link.startswith(("cv", "carton0"))
-                                     for link in os.listdir("/sys/class/net")),
-                     what="no carton links")
+def _no_veths():
+    """No container's veth is left (the bridges stay up: see the top of this file)."""
+    return wait_for(lambda: not any(link.startswith("cv") for link in os.listdir("/sys/class/net")),
+                    what="no veth of a container")
+
+
+def _no_leases():
+    """The store hands out no address and no port (networks may still be up, without leases)."""
+    store = _store()
+    return not store["ports"] and not any(net["leases"] for net in store["networks"].values())
 
 
 def _address_of(name_or_id_prefix):
@@ -178,9 +193,9 @@ def test_bridge_is_the_default(carton, rootfs):
     assert "gateway-ok" in r.stdout
     address = r.stdout.split("inet ")[1].split("/")[0]
     assert f"{address}\t" in r.stdout  # /etc/hosts names the container's own address
-    # After the run: no veth, no bridge, no rules, no lease.
-    assert _no_carton_links()
-    assert _store()["networks"] == {}
+    # After the run: no veth, no lease (the bridge stays: test_the_bridge_stays_up...).
+    assert _no_veths()
+    assert _no_leases()
 
 
 def test_two_containers_on_the_default_bridge_reach_each_other_by_address(carton, rootfs,
@@ -415,10 +430,13 @@ def test_bad_network_input(carton, rootfs, args, message):
     (["rm", "bridge"], "cannot be removed"),
     (["inspect", "nope"], "network nope not found"),
     (["frob"], "unknown network command"),
+    (["prune", "--frob"], "unknown flag: --frob"),
+    (["prune", "-x"], "unknown shorthand flag: 'x' in -x"),
+    (["prune", "now"], "carton network prune takes no arguments"),
 ])
 def test_bad_network_commands(carton, args, message):
     r = carton("network", *args)
-    assert r.returncode != 0
+    assert r.returncode == 125, r.stderr
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
@@ -437,9 +455,8 @@ def test_kill_9_of_carton_is_swept_by_the_next_start(carton, rootfs):
     r = carton("run", "--network", "none", rootfs, "true")
     assert r.returncode == 0, r.stderr
     wait_for(lambda: not _alive(pid), what="the orphan's end")
-    assert _store() == {"networks": {}, "ports": []} or (
-        not _store()["networks"] and not _store()["ports"])
-    assert _no_carton_links()
+    assert _no_leases()
+    assert _no_veths()
     assert not leftover_state(carton.root)
 
 
@@ -462,12 +479,13 @@ def test_delete_of_a_running_container_releases_its_network(carton, rootfs, back
     r = carton("delete", "--force", cid)
     assert r.returncode == 0, r.stderr
     run.proc.wait(timeout=30)  # its container is gone: the foreground run ends too
-    assert not _store()["networks"] and not _store()["ports"]
-    assert _no_carton_links()
+    assert _no_leases()
+    assert _no_veths()
 
 
-def test_a_subnet_that_clashes_with_a_host_route_is_refused(carton, rootfs):
+def test_a_subnet_that_clashes_with_a_host_route_is_refused(carton, rootfs, prunable):
     """A route of the host's own (here: on a bridge the test makes) inside 10.87.0.0/24."""
+    ok(carton("network", "prune", "-f"))  # the check is made when carton0 is made
     link = f"ct{_rand()}"
     subprocess.run(["ip", "link", "add", link, "type", "bridge"], check=True)
     try:
@@ -565,3 +583,201 @@ def test_a_udp_client_that_was_sending_before_the_port_was_published(carton, roo
         assert wait_for(ask, what="an answer on the early flow") == b"echo:late"
     finally:
         s.close()
+
+
+
+# -- bridges stay up between containers; carton network prune ---------------------------------
+
+
+def _ip_forward():
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        return f.read().strip()
+
+
+def _bridges_in_table():
+    """The bridges of the networks in Carton's nftables table ([] without a table)."""
+    from carton.network import firewall
+
+    return [n["bridge"] for n in firewall.dump()["networks"]]
+
+
+def _table_exists():
+    from carton.network import firewall
+
+    return firewall.exists()
+
+
+def _bridge_of(carton, network):
+    [info] = json.loads(ok(carton("network", "inspect", network)).stdout)
+    return info["Bridge"]
+
+
+def _up(bridge):
+    return bridge in os.listdir("/sys/class/net")
+
+
+@pytest.fixture
+def prunable(carton, rootfs):
+    """For a test that prunes: skipped where custom networks of the machine's own would be
+    removed by it; carton0 is brought back up afterwards if it was up before."""
+    others = [n for n in ok(carton("network", "ls", "-q")).stdout.split() if n != "bridge"]
+    if others:
+        pytest.skip(f"this machine has networks of its own ({', '.join(others)}), "
+                    "which carton network prune would remove")
+    was_up = "bridge" in _store()["networks"]
+    yield
+    if was_up and "bridge" not in _store()["networks"]:
+        ok(carton("run", rootfs, "true"))
+
+
+def test_the_bridge_stays_up_after_the_last_container(carton, rootfs):
+    """As docker0: the first container makes carton0, its rules and ip_forward; they stay."""
+    ok(carton("run", rootfs, "true"))
+    assert _no_veths() and _no_leases()
+    assert _up("carton0") and "carton0" in _bridges_in_table()
+    assert _store()["networks"]["bridge"]["leases"] == {}
+    assert _ip_forward() == "1"
+    # The next container finds them made: its run adds only its own veth and address.
+    r = ok(carton("run", "--explain", rootfs, "true"))
+    assert "make the veth pair" in r.stderr
+    assert "make the bridge" not in r.stderr and "masquerade" not in r.stderr
+
+
+def test_prune_takes_down_unused_networks_and_leaves_one_in_use(carton, rootfs, background,
+                                                                  prunable):
+    ok(carton("network", "prune", "-f"))  # from nothing up: ip_forward as the host had it
+    forwarding = _ip_forward()
+    assert not _table_exists() and not _up("carton0")
+    busy, idle, never = (f"carton-test-{_rand()}" for _ in range(3))
+    for name in (busy, idle, never):
+        ok(carton("network", "create", name))
+    try:
+        ok(carton("run", rootfs, "true"))  # carton0 up, unused
+        ok(carton("run", "--network", idle, rootfs, "true"))  # idle's bridge up, unused
+        port = _port()
+        background("run", "--network", busy, "--name", f"busy-{_rand()}", "-p", f"{port}:80",
+                   rootfs, *_serve("still-here"))
+        assert "still-here" in _http_get(f"http://127.0.0.1:{port}/")
+        busy_bridge, idle_bridge = _bridge_of(carton, busy), _bridge_of(carton, idle)
+        assert _up("carton0") and _up(idle_bridge) and _up(busy_bridge)
+        assert _ip_forward() == "1"
+
+        r = ok(carton("network", "prune", "-f"))
+        deleted, _, taken = r.stdout.partition("\n\n")
+        assert deleted.splitlines()[0] == "Deleted Networks:"
+        assert sorted(deleted.splitlines()[1:]) == sorted([idle, never])
+        assert taken.splitlines()[0] == "Bridges taken down:"
+        assert sorted(taken.splitlines()[1:]) == sorted(["carton0", idle_bridge])
+        # The unused ones are gone, bridge, rules and definition...
+        assert not _up("carton0") and not _up(idle_bridge)
+        assert _bridges_in_table() == [busy_bridge]
+        assert ok(carton("network", "ls", "-q")).stdout.split() == ["bridge", busy]
+        # ...the one in use is untouched: its bridge, its rules, its published port.
+        assert _up(busy_bridge) and _ip_forward() == "1"
+        assert "still-here" in _http_get(f"http://127.0.0.1:{port}/")
+
+        # Once its container is gone, it goes too, and with the last bridge the whole table
+        # and the ip_forward Carton turned on.
+        while _running_backgrounds:
+            _running_backgrounds.pop().stop()
+        r = ok(carton("network", "prune", "-f"))
+        assert r.stdout == f"Deleted Networks:\n{busy}\n\nBridges taken down:\n{busy_bridge}\n"
+        assert not _up(busy_bridge) and not _table_exists()
+        assert _ip_forward() == forwarding
+        assert _store()["networks"] == {} and "forwarding_was" not in _store()
+        assert ok(carton("network", "prune", "-f")).stdout == ""  # nothing left to do
+    finally:
+        for name in (busy, idle, never):
+            carton("network", "rm", name)
+
+
+def test_prune_asks_first(carton, rootfs, prunable):
+    name = f"carton-test-{_rand()}"
+    ok(carton("network", "create", name))
+    try:
+        ok(carton("run", rootfs, "true"))
+        for answer in ("n\n", "", "yes please\n"):
+            r = ok(carton("network", "prune", input=answer))
+            assert r.stdout == ("WARNING! This will remove all custom networks not used by at "
+                                "least one container, and take down the bridges of unused "
+                                "networks.\nAre you sure you want to continue? [y/N] ")
+            assert _up("carton0") and name in ok(carton("network", "ls", "-q")).stdout.split()
+        r = ok(carton("network", "prune", input="y\n"))
+        assert f"Deleted Networks:\n{name}\n" in r.stdout and "carton0" in r.stdout
+        assert not _up("carton0")
+    finally:
+        carton("network", "rm", name)
+
+
+def test_rm_takes_down_the_networks_bridge(carton, rootfs, network):
+    ok(carton("run", "--network", network, rootfs, "true"))
+    bridge = _bridge_of(carton, network)
+    assert _up(bridge) and bridge in _bridges_in_table()
+    assert network in _store()["networks"]
+    r = ok(carton("network", "rm", network))
+    assert r.stdout.split() == [network]
+    assert not _up(bridge) and bridge not in _bridges_in_table()
+    assert network not in _store()["networks"]
+    ok(carton("network", "create", network))  # for the fixture, which removes it
+
+
+def test_a_vanished_bridge_is_made_again(carton, rootfs):
+    """Someone deletes carton0 (ip link del) and Carton's table behind its back: the store
+    still says the network is up, and the next container makes both again."""
+    ok(carton("run", rootfs, "true"))
+    subprocess.run(["ip", "link", "del", "carton0"], check=True)
+    subprocess.run(["nft", "delete", "table", "ip", "carton"], check=True)
+    assert "bridge" in _store()["networks"]
+    r = ok(carton("run", rootfs, "sh", "-c",
+                  "ping -c1 -W2 10.87.0.1 >/dev/null && echo gateway-ok"))
+    assert "gateway-ok" in r.stdout
+    assert _up("carton0") and "carton0" in _bridges_in_table()
+    with open("/proc/sys/net/ipv4/conf/carton0/route_localnet") as f:
+        assert f.read().strip() == "1"
+
+
+@pytest.mark.skipif(os.path.exists(os.path.join(os.environ.get("CARTON_DATA_DIR") or
+                                                "/var/lib/carton", "networks", "bridge.json")),
+                    reason="the default network was moved on this machine already")
+def test_moving_the_default_network_takes_carton0_down_first(carton, rootfs, background,
+                                                             prunable):
+    """carton0 keeps the subnet it was made with: a move takes it down (refused while in
+    use), and the next container makes it on the new subnet; rm moves it back."""
+    ok(carton("run", rootfs, "true"))
+    assert _up("carton0")
+    name = f"hold-{_rand()}"
+    background("run", "--name", name, rootfs, *_stoppable("sleep 60"))
+    _address_of(name)
+    r = carton("network", "create", "bridge", "--subnet", "10.87.250.0/24")
+    assert r.returncode == 125
+    assert f"network bridge is in use by container(s) {name}" in r.stderr
+    while _running_backgrounds:
+        _running_backgrounds.pop().stop()
+    try:
+        ok(carton("network", "create", "bridge", "--subnet", "10.87.250.0/24"))
+        assert not _up("carton0")
+        r = ok(carton("run", rootfs, "ip", "-4", "-o", "addr", "show", "eth0"))
+        assert "inet 10.87.250." in r.stdout
+    finally:
+        r = carton("network", "rm", "bridge")
+    assert r.returncode == 0, r.stderr
+    assert not _up("carton0")
+    r = ok(carton("run", rootfs, "ip", "-4", "-o", "addr", "show", "eth0"))
+    assert "inet 10.87.0." in r.stdout
+
+
+def test_a_link_that_is_not_a_bridge_is_left_alone(carton, rootfs, prunable):
+    """A first container that fails half-way takes its network down again, but a carton0
+    that is not a bridge is not Carton's: it is refused, and neither used nor deleted."""
+    ok(carton("network", "prune", "-f"))
+    # A veth pair (not every kernel has the dummy driver); deleting one end deletes both.
+    subprocess.run(["ip", "link", "add", "carton0", "type", "veth", "peer", "name",
+                    f"ct{_rand()}"], check=True)
+    try:
+        r = carton("run", rootfs, "true")
+        assert r.returncode == 125
+        assert "the host has a link carton0 that is not a bridge" in r.stderr
+        assert _up("carton0") and "bridge" not in _store()["networks"] and _no_leases()
+        assert not _table_exists()
+    finally:
+        subprocess.run(["ip", "link", "del", "carton0"], check=True)

@@ -3,10 +3,12 @@
 The host's tests (tests/integration/test_network.py) prove networking in
 depth; this one proves that the same road works on another kernel, whose
 bridge, veth and nf_tables code are modules loaded on first use: a
-container on the default bridge reaches its gateway, and a published port
-answers on the machine's 127.0.0.1.
+container on the default bridge reaches its gateway, a published port
+answers on the machine's 127.0.0.1, and the bridge stays up after the
+container until ``carton network prune`` takes it down.
 """
 
+import os
 import random
 import subprocess
 import time
@@ -33,3 +35,8 @@ def test_bridge_and_a_published_port(carton, rootfs):
         proc.terminate()
         out, err = proc.communicate(timeout=60)
     assert "gateway-ok" in out, err
+    # As docker0: the bridge outlives its last container, until prune takes it down.
+    assert os.path.exists("/sys/class/net/carton0")
+    r = carton("network", "prune", "-f")
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "carton0", r.stderr
+    assert not os.path.exists("/sys/class/net/carton0")
