@@ -431,8 +431,8 @@ class Netlink:
     def delete_link(self, name, missing_ok=False):
         """Delete a link: ``ip link del NAME``. Deleting one end of a veth pair deletes both.
 
-        Why: a container's veth and, with the last container, the bridge are
-        host resources that must not outlive their use. With ``missing_ok``
+        Why: a container's veth (and a bridge that ``carton network prune``
+        takes down) are host resources that must not outlive their use. With ``missing_ok``
         a link that is already gone is no error (cleanup after a crash).
         """
         body = _ifinfo() + _attr(IFLA_IFNAME, _name(name))

@@ -55,7 +55,7 @@ def remove(sd, record, current):
             wait_gone(pid, timeout=5)
         cgroup.destroy()
     if os.path.exists(sd.file("network.json")):
-        # Leases, published ports, the veth's host end; the bridge if it was the last.
+        # Leases, published ports, the veth's host end (the bridge stays: `network prune`).
         from ..network import bridge
 
         bridge.release(record["id"])
