@@ -11,9 +11,9 @@ process gets only the ones its config lists, in five sets:
 Numbers from <linux/capability.h>; structs from the same header.
 """
 
-import ctypes
 
 from .. import explain
+from . import cdata
 from .libc import check, libc, syscall
 from .names import CAPABILITIES, CAPABILITY_NUMBERS
 
@@ -31,13 +31,13 @@ SYS_capset = 126  # x86_64
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-class _Header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _Header(cdata.Structure):
+    _fields_ = [("version", cdata.c_uint32), ("pid", cdata.c_int)]
 
 
-class _Data(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+class _Data(cdata.Structure):
+    _fields_ = [("effective", cdata.c_uint32), ("permitted", cdata.c_uint32),
+                ("inheritable", cdata.c_uint32)]
 
 
 def last_cap():
@@ -89,7 +89,7 @@ def set_capabilities(effective, permitted, inheritable):
     header = _Header(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_Data * 2)(_Data(e & 0xFFFFFFFF, p & 0xFFFFFFFF, i & 0xFFFFFFFF),
                        _Data(e >> 32, p >> 32, i >> 32))
-    check(syscall(SYS_capset, ctypes.byref(header), ctypes.byref(data)), "capset")
+    check(syscall(SYS_capset, cdata.byref(header), cdata.byref(data)), "capset")
 
 
 def set_ambient(names):

@@ -3,10 +3,10 @@
 Flags from <linux/openat2.h> and <linux/close_range.h>.
 """
 
-import ctypes
 import os
 
 from .. import explain
+from . import cdata
 from .libc import check, fsencode, syscall
 
 SYS_openat2 = 437       # x86_64, <asm/unistd_64.h>
@@ -21,9 +21,9 @@ RESOLVE_IN_ROOT = 0x10
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
+class _OpenHow(cdata.Structure):
+    _fields_ = [("flags", cdata.c_uint64), ("mode", cdata.c_uint64),
+                ("resolve", cdata.c_uint64)]
 
 
 def openat2(dirfd, path, flags, mode=0, resolve=0):
@@ -36,7 +36,7 @@ def openat2(dirfd, path, flags, mode=0, resolve=0):
     included, as if ``dirfd`` were ``/``: nothing can point outside it.
     """
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    fd = syscall(SYS_openat2, dirfd, fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
+    fd = syscall(SYS_openat2, dirfd, fsencode(path), cdata.byref(how), cdata.sizeof(how))
     return check(fd, "openat2", path)
 
 
@@ -48,5 +48,5 @@ def cloexec_from(first_fd):
     could be a door back to the host (CVE-2024-21626 is that class).
     """
     explain.call("close_range", first_fd, explain.Raw("~0U"), explain.Raw("CLOSE_RANGE_CLOEXEC"))
-    check(syscall(SYS_close_range, first_fd, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC),
+    check(syscall(SYS_close_range, first_fd, cdata.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC),
           "close_range")

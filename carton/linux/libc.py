@@ -1,22 +1,24 @@
 """Loading libc, and turning a failed call into an error a person can act on.
 
 Every wrapper in ``carton.linux`` calls the kernel through the ``libc`` handle
-below (ctypes, ``use_errno=True``) and, when the call fails, raises
+below (``cdata.py``: ctypes' C types without ctypes' import cost; errno kept)
+and, when the call fails, raises
 an ``OSError`` that also names the syscall, the path it
 was about and, where we know one, a hint. So instead of ``[Errno 1]`` a user
 reads ``mount: Operation not permitted (making namespaces needs root, ...)``, and the
 step that failed names what it was doing (``mount proc on /proc``).
 """
 
-import ctypes
 import os
 
-libc = ctypes.CDLL(None, use_errno=True)
+from . import cdata
+
+libc = cdata.Library(None)
 
 # syscall(2) takes and returns C longs; declaring it once keeps 64-bit
 # arguments (pointers, flag words) from being truncated to int.
 _syscall = libc.syscall
-_syscall.restype = ctypes.c_long
+_syscall.restype = cdata.c_long
 
 
 def syscall_error(errno_, syscall, path=None, hint=None):
@@ -44,7 +46,7 @@ def describe(error):
 def check(result, syscall, path=None, hint=None):
     """Raise :func:`syscall_error` from ``errno`` when a libc call returned -1."""
     if result == -1:
-        raise syscall_error(ctypes.get_errno(), syscall, path, hint)
+        raise syscall_error(cdata.get_errno(), syscall, path, hint)
     return result
 
 

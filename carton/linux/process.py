@@ -3,9 +3,9 @@
 Constants from <linux/prctl.h>.
 """
 
-import ctypes
 
 from .. import explain
+from . import cdata
 from .libc import check, libc
 from .names import RLIMITS
 
@@ -16,10 +16,10 @@ PR_SET_NO_NEW_PRIVS = 38
 _INFINITY = 0xFFFFFFFFFFFFFFFF  # RLIM_INFINITY
 
 
-class _Rlimit(ctypes.Structure):
+class _Rlimit(cdata.Structure):
     """struct rlimit, with 64-bit fields as prlimit(2) takes them."""
 
-    _fields_ = [("rlim_cur", ctypes.c_uint64), ("rlim_max", ctypes.c_uint64)]
+    _fields_ = [("rlim_cur", cdata.c_uint64), ("rlim_max", cdata.c_uint64)]
 
 
 def set_child_subreaper():
@@ -65,7 +65,7 @@ def set_rlimit(name, soft, hard):
     """
     explain.call("setrlimit", explain.Raw(name), explain.Raw(f"{{soft={soft}, hard={hard}}}"))
     limit = _Rlimit(min(soft, _INFINITY), min(hard, _INFINITY))
-    check(libc.prlimit(0, RLIMITS[name], ctypes.byref(limit), None), "setrlimit", name)
+    check(libc.prlimit(0, RLIMITS[name], cdata.byref(limit), None), "setrlimit", name)
 
 
 def set_oom_score_adj(value):

@@ -14,10 +14,9 @@ a default action, the architectures, and rules (syscall names, an action,
 argument comparisons). Constants from <seccomp.h> (libseccomp 2.5).
 """
 
-import ctypes
-
 from .. import explain
 from ..errors import CartonError
+from . import cdata
 
 SCMP_ACT_KILL_PROCESS = 0x80000000
 SCMP_ACT_KILL_THREAD = 0x00000000
@@ -53,19 +52,22 @@ FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": _ATTR_CTL_TSYNC, "SECCOMP_FILTER_FLAG_LOG"
 _EPERM = 1
 
 
-class _ArgCmp(ctypes.Structure):
-    """struct scmp_arg_cmp: compare argument ``arg`` with ``op`` against datum_a (and datum_b)."""
-
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
-                ("datum_b", ctypes.c_uint64)]
-
-
 _lib = None
+_ArgCmp = None  # struct scmp_arg_cmp, made with libseccomp's other types
 
 
 def _libseccomp():
-    global _lib
+    """libseccomp through ctypes itself (imported here: only compiling a filter needs it)."""
+    global _lib, _ArgCmp
     if _lib is None:
+        import ctypes
+
+        class ArgCmp(ctypes.Structure):
+            """struct scmp_arg_cmp: compare argument ``arg`` with ``op`` against datum_a (and _b)."""
+
+            _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
+                        ("datum_b", ctypes.c_uint64)]
+
         try:
             lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
         except OSError:
@@ -85,12 +87,12 @@ def _libseccomp():
         lib.seccomp_release.argtypes = [ctypes.c_void_p]
         lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
         lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
-                                               ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
+                                               ctypes.c_uint, ctypes.POINTER(ArgCmp)]
         lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
         lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
         lib.seccomp_syscall_resolve_name.restype = ctypes.c_int
         lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-        _lib = lib
+        _lib, _ArgCmp = lib, ArgCmp
     return _lib
 
 
@@ -200,10 +202,10 @@ def kernel_flags(config):
     return flags
 
 
-class _SockFprog(ctypes.Structure):
+class _SockFprog(cdata.Structure):
     """struct sock_fprog: the number of instructions and a pointer to them (8 bytes each)."""
 
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+    _fields_ = [("len", cdata.c_ushort), ("filter", cdata.c_char_p)]
 
 
 def load_program(program, flags=0):
@@ -221,10 +223,11 @@ def load_program(program, flags=0):
     prog = _SockFprog(len(program) // 8, program)
     explain.call("seccomp", explain.Raw("SECCOMP_SET_MODE_FILTER"), explain.Raw(hex(flags)),
                  explain.Raw(f"{{{len(program) // 8} BPF instructions}}"))
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(_SYS_SECCOMP[os.uname().machine], _SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags),
-                    ctypes.byref(prog)) != 0:
-        err = ctypes.get_errno()
+    from .libc import syscall
+
+    if syscall(_SYS_SECCOMP[os.uname().machine], _SECCOMP_SET_MODE_FILTER, cdata.c_uint(flags),
+               cdata.byref(prog)) != 0:
+        err = cdata.get_errno()
         raise CartonError(f"seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(err)}", 1)
 
 
