@@ -46,6 +46,9 @@ make_venv() {
   # compat mode: a plain path in a .pth file, not an import hook that costs ~14 ms per start
   .venv/bin/pip install -q --disable-pip-version-check --config-settings editable_mode=compat \
     -e ".${extras}"
+  # pip writes "#!$PWD/.venv/bin/python3" on bin/carton, keeping no flags: add -S, which
+  # spares every container's start the site module (~1.5 ms; bin/carton says why).
+  sed -i '1s|^#!\(/.*python3*[0-9.]*\)$|#!\1 -S|' .venv/bin/carton
   # setuptools' distutils shim: a .pth file run at every interpreter start (~1 ms),
   # that only matters to code importing distutils. Carton does not.
   rm -f .venv/lib/python3*/site-packages/distutils-precedence.pth
