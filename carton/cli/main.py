@@ -52,6 +52,9 @@ def entry():
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
+    from .. import codecache
+
+    codecache.save_if_stale()  # after the output: the caller may read it meanwhile
     os._exit(code)
 
 
