@@ -132,9 +132,8 @@ def _dispatch(values, rest):
         return oci.run(args, root) if verb == "run" else oci.VERBS[verb](args, root)
     if verb not in FRIENDLY:
         raise UsageError(f"unknown command {verb!r} (see carton --help)")
-    import importlib
-
-    return importlib.import_module(FRIENDLY[verb][0]).main(args, root)
+    # __import__ rather than importlib.import_module: the importlib package costs ~0.8 ms.
+    return __import__(FRIENDLY[verb][0], fromlist=["main"]).main(args, root)
 
 
 def _error(message):
