@@ -16,7 +16,7 @@ Modules off the hot path (libseccomp's compiler, bpf(2), libnftables) use
 """
 
 import _ctypes
-from _ctypes import Structure, byref, get_errno, sizeof  # noqa: F401  (re-exported)
+from _ctypes import POINTER, Structure, byref, get_errno, sizeof  # noqa: F401  (re-exported)
 
 
 # Each C type is a subclass of _SimpleCData whose _type_ is a struct-module code.

@@ -236,7 +236,13 @@ def fingerprint():
     level (which kernel features it uses), the kernel, the machine."""
     import os
 
-    lib = _libseccomp()
+    # Through cdata, not _libseccomp(): a container whose program is kept needs no ctypes.
+    try:
+        lib = cdata.Library("libseccomp.so.2")
+    except OSError:
+        raise CartonError("the config asks for a seccomp filter, but libseccomp is not "
+                          "installed (apt-get install libseccomp2)", 1) from None
+    lib.seccomp_version.restype = cdata.POINTER(cdata.c_uint * 3)
     version = lib.seccomp_version().contents
     uname = os.uname()
     return f"libseccomp {version[0]}.{version[1]}.{version[2]} api {lib.seccomp_api_get()} " \
