@@ -165,6 +165,13 @@ def remove_tree(path, deadline):
     until ``deadline`` (a ``time.monotonic()`` value). A cgroup that is
     already gone is fine: ``delete`` must work after a half-finished create.
     """
+    try:
+        os.rmdir(path)  # the usual case: no cgroup below it, no process left
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass  # children to remove first, or processes still leaving: the careful way
     for cgroup in reversed(subtree(path)):
         delay = 0.002
         while True:

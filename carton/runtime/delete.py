@@ -51,8 +51,8 @@ def remove(sd, record, current):
         # Processes that escaped the PID namespace's end (joined by exec, say) go too.
         if cgroup.pids():
             cgroup.kill_all(signal.SIGKILL)
-        for pid in cgroup.pids():
-            wait_gone(pid, timeout=5)
+            for pid in cgroup.pids():
+                wait_gone(pid, timeout=5)
         cgroup.destroy()
     if os.path.exists(sd.file("network.json")):
         # Leases, published ports, the veth's host end (the bridge stays: `network prune`).
