@@ -22,19 +22,22 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
     if not interactive and not detach:
         _stdin_from_devnull()
     opts.foreground = not detach
-    # Signals meant for the container that arrive while it is being made wait
-    # (blocked) until the handlers that forward them are in place; otherwise a
-    # SIGTERM now would kill carton half-way and leave the container behind.
+    # Signals meant for the container wait (blocked) until its command runs. While
+    # it is being made, a SIGTERM would kill carton half-way and leave the container
+    # behind; sent on to the init before the command runs, it would be lost: PID 1
+    # of a PID namespace ignores every signal it has no handler for, and Carton's
+    # init has none. Unblocked after start, a pending signal goes to the command.
     signal.pthread_sigmask(signal.SIG_BLOCK, attach.FORWARDED)
-    restore_signals = None
     try:
         container = create(root, container_id, spec, opts)
-        if not detach:
-            restore_signals = attach.forward_signals(container.pid, container.console)
-    finally:
+    except BaseException:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, attach.FORWARDED)
+        raise
+    restore_signals = None
     reaped = False
     try:
+        if not detach:
+            restore_signals = attach.forward_signals(container.pid, container.console)
         if opts.network is not None:
             # Between create and start: the init has its network namespace and
             # waits, so the command's first instruction finds the network ready.
@@ -51,6 +54,7 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
             if msg and msg.get("type") == "error":
                 raise CartonError(msg["message"], msg.get("code", EXIT_CARTON)) from None
             raise
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, attach.FORWARDED)  # the command runs
         if container.channel is not None:
             container.channel.close()
         if spec.hooks.get("poststart"):
@@ -70,6 +74,9 @@ def run_foreground(root, container_id, spec, opts, interactive=False, detach=Fal
         detach = False  # a failed start is cleaned up even for run -d
         raise
     finally:
+        # Unblocked before the handlers go: a signal still pending is forwarded (to a
+        # container that may be gone), not acted on by carton half-way through cleaning up.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, attach.FORWARDED)
         if restore_signals:
             restore_signals()
         if not detach:

@@ -9,10 +9,12 @@ pivot_root, so their path (and the log's) is the container's.
 
 import json
 import os
+import signal
+import subprocess
 import time
 
 import pytest
-from oci_bundle import PATH, alive, wait_until
+from oci_bundle import PATH, alive, new_id, wait_until
 
 LOOP = "trap 'exit 3' TERM; while :; do sleep 0.1; done"
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
@@ -258,3 +260,31 @@ def test_failing_poststart_and_poststop_hooks_only_warn(oci, hooks):
     assert "warning" in r.stderr and "poststop" in r.stderr
     assert not os.path.exists(oci.state_dir(cid))
     assert hooks.kinds() == ["poststart", "poststop"]  # the hooks after a failing one still run
+
+
+def test_a_signal_while_the_container_is_made_waits_for_the_command(oci, tmp_path):
+    """SIGTERM to ``carton run`` while a createRuntime hook runs is held until the command
+    runs, then forwarded. The command here is ``sleep`` in no PID namespace of its own (not
+    a PID 1, so SIGTERM's default action applies): it dies of it, and carton leaves with 143.
+    Forwarded at once, the signal would have hit Carton's own init, before the command."""
+    marker = tmp_path / "hook-is-running"
+    b = oci.bundle(["sleep", "30"])
+    b.linux["namespaces"] = [n for n in b.linux["namespaces"] if n["type"] != "pid"]
+    b.config["hooks"] = {"createRuntime": [
+        {"path": "/bin/sh", "args": ["sh", "-c", f"touch {marker}; sleep 1"]}]}
+    b.write()
+    cid = new_id()
+    oci.ids.append(cid)
+    proc = subprocess.Popen(oci.carton.argv("run", "--bundle", b.path, cid),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(marker.exists, what="the hook to run")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 128 + signal.SIGTERM, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert not os.path.exists(oci.state_dir(cid))
