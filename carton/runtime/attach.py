@@ -53,8 +53,58 @@ def forward_signals(pid, console=None):
     return restore
 
 
+class SignalWakeup:
+    """A pipe that Python writes a byte to whenever a signal arrives, to poll with other fds.
+
+    Why: Python runs a signal's handler between two bytecodes, not in the C
+    signal handler. A signal that lands after the last such check and just
+    before a blocking call (waitpid(2), poll(2)) would have its handler wait
+    until that call returns, for ``wait`` the container's exit: a SIGTERM for
+    the container would never be forwarded. With this pipe among the fds it
+    polls (``signal.set_wakeup_fd``), the call returns at once and the handler
+    runs.
+    """
+
+    def __enter__(self):
+        self.fd, self._write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._previous = signal.set_wakeup_fd(self._write_end, warn_on_full_buffer=False)
+        return self
+
+    def drain(self):
+        """Empty the pipe (the handlers themselves run between bytecodes, as always)."""
+        try:
+            while os.read(self.fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def __exit__(self, *exc):
+        signal.set_wakeup_fd(self._previous)
+        os.close(self.fd)
+        os.close(self._write_end)
+
+
 def wait(pid):
-    """Wait for ``pid`` to exit; return its status as a shell would: code, or 128+signal."""
+    """Wait for ``pid`` to exit; return its status as a shell would: code, or 128+signal.
+
+    Not a plain blocking waitpid(2): the process's pidfd (readable once it has
+    exited, pidfd_open(2)) is polled with a ``SignalWakeup``, so a forwarded
+    signal is never held up until the container's end.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:  # gone already (ESRCH), or a kernel before 5.3 (ENOSYS)
+        pidfd = None
+    if pidfd is not None:
+        try:
+            with SignalWakeup() as wakeup:
+                poller = select.poll()
+                poller.register(pidfd, select.POLLIN)
+                poller.register(wakeup.fd, select.POLLIN)
+                while not any(fd == pidfd for fd, _ in poller.poll()):
+                    wakeup.drain()
+        finally:
+            os.close(pidfd)
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
@@ -89,13 +139,21 @@ def relay_terminal(master, interactive):
 
 
 def _pump(master, interactive):
-    poller = select.poll()
-    poller.register(master, select.POLLIN)
-    if interactive:
-        poller.register(0, select.POLLIN)
+    with SignalWakeup() as wakeup:  # forwarded signals and SIGWINCH without delay
+        poller = select.poll()
+        poller.register(master, select.POLLIN)
+        poller.register(wakeup.fd, select.POLLIN)
+        if interactive:
+            poller.register(0, select.POLLIN)
+        _copy(master, poller, wakeup)
+
+
+def _copy(master, poller, wakeup):
     while True:
         for fd, events in poller.poll():
-            if fd == master:
+            if fd == wakeup.fd:
+                wakeup.drain()
+            elif fd == master:
                 try:
                     data = os.read(master, 65536)
                 except OSError as e:
