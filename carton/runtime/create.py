@@ -341,11 +341,7 @@ def _init_main(spec, cgroup, channel, fifo, opts, record):
         fifo_fd, cgroup_view = _before_namespaces(spec, cgroup, fifo)
         _enter_namespaces(spec, channel, skip_pid=True)  # carton made or joined that one
     except BaseException as e:
-        try:
-            channel.send("error", message=f"cannot make the container's namespaces: {e}",
-                         code=EXIT_CARTON)
-        finally:
-            os._exit(EXIT_CARTON)
+        _fail(channel, e)
     init.main(spec, channel, fifo_fd, opts.preserve_fds, hooks.state_for(record, "creating"),
               cgroup_view)  # never returns
 
@@ -384,11 +380,16 @@ def _helper_main(spec, cgroup, channel, fifo, opts, record):
         channel.send("pid", pid=pid)
         os._exit(0)
     except BaseException as e:
-        try:
-            channel.send("error", message=f"cannot make the container's namespaces: {e}",
-                         code=EXIT_CARTON)
-        finally:
-            os._exit(EXIT_CARTON)
+        _fail(channel, e)
+
+
+def _fail(channel, error):
+    """Tell carton why the namespaces (or the cgroup) could not be entered, and exit."""
+    try:
+        channel.send("error", message=f"cannot make the container's namespaces: {error}",
+                     code=EXIT_CARTON)
+    finally:
+        os._exit(EXIT_CARTON)
 
 
 def _new_user_namespace(channel):
