@@ -27,6 +27,7 @@ and ``start`` are two commands, and the process between them is the init.
 """
 
 import _signal as signal  # the C module: signal.py builds enums, ~2 ms to import
+import errno
 import os
 import time
 
@@ -34,6 +35,7 @@ from .. import explain
 from ..errors import EXIT_CARTON, CartonError
 from ..linux import ids, process
 from ..linux import namespaces as ns
+from ..linux.libc import describe
 from . import hooks, init
 from .spawn import fork_helper, fork_into_pid_namespace
 from .state import StateDir, check_id, pid_alive, process_start_time
@@ -385,9 +387,13 @@ def _helper_main(spec, cgroup, channel, fifo, opts, record):
 
 def _fail(channel, error):
     """Tell carton why the namespaces (or the cgroup) could not be entered, and exit."""
+    if isinstance(error, CartonError):
+        message = str(error)
+    else:
+        why = describe(error) if isinstance(error, OSError) else error
+        message = f"cannot make the container's namespaces: {why}"
     try:
-        channel.send("error", message=f"cannot make the container's namespaces: {error}",
-                     code=EXIT_CARTON)
+        channel.send("error", message=message, code=EXIT_CARTON)
     finally:
         os._exit(EXIT_CARTON)
 
@@ -421,11 +427,16 @@ def _enter_namespaces(spec, channel, skip_pid=False):
         if namespace.path:
             explain.step(f"join the {namespace.type} namespace at {namespace.path}",
                          "the config asks to share an existing namespace")
-            fd = os.open(namespace.path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                ns.setns(fd, flag)
-            finally:
-                os.close(fd)
+                fd = os.open(namespace.path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    ns.setns(fd, flag)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                hint = f" (is it a {namespace.type} namespace?)" if e.errno == errno.EINVAL else ""
+                raise CartonError(f"cannot join the {namespace.type} namespace at "
+                                  f"{namespace.path}: {describe(e)}{hint}") from None
         else:
             new |= flag
     if new:

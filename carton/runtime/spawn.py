@@ -20,12 +20,14 @@ child write independently, so ``collect`` takes the messages in whatever
 order they come.
 """
 
+import errno
 import os
 
 from .. import explain
 from ..errors import EXIT_CARTON, CartonError
 from ..linux import namespaces as ns
 from ..linux import process
+from ..linux.libc import describe
 from .channel import Channel
 
 
@@ -112,20 +114,8 @@ def fork_into_pid_namespace(pid_namespace, child_main):
         own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         moved = False
         try:
-            if pid_namespace:
-                explain.step(f"join the PID namespace at {pid_namespace} for our next child",
-                             "setns with a PID namespace moves only the children forked afterwards")
-                fd = os.open(pid_namespace, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    ns.setns(fd, ns.CLONE_NEWPID)
-                finally:
-                    os.close(fd)
-                moved = True
-            elif pid_namespace is not None:
-                explain.step("make a new PID namespace for our next child",
-                             "unshare(CLONE_NEWPID) moves only the children forked afterwards: "
-                             "carton itself stays on the host")
-                ns.unshare(ns.CLONE_NEWPID)
+            if pid_namespace is not None:
+                _for_next_child(pid_namespace)
                 moved = True
             explain.step("fork the container's init",
                          "the first child born in a new PID namespace is its PID 1")
@@ -153,6 +143,29 @@ def fork_into_pid_namespace(pid_namespace, child_main):
     spawned = Spawned(None, parent_end)
     spawned.pid = pid
     return spawned
+
+
+def _for_next_child(pid_namespace):
+    """Make (``""``) or join (a path) the PID namespace our next child is born in."""
+    try:
+        if pid_namespace:
+            explain.step(f"join the PID namespace at {pid_namespace} for our next child",
+                         "setns with a PID namespace moves only the children forked afterwards")
+            fd = os.open(pid_namespace, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ns.setns(fd, ns.CLONE_NEWPID)
+            finally:
+                os.close(fd)
+        else:
+            explain.step("make a new PID namespace for our next child",
+                         "unshare(CLONE_NEWPID) moves only the children forked afterwards: "
+                         "carton itself stays on the host")
+            ns.unshare(ns.CLONE_NEWPID)
+    except OSError as e:
+        where = f"join the pid namespace at {pid_namespace}" if pid_namespace else \
+            "make a pid namespace"
+        hint = " (is it a PID namespace?)" if pid_namespace and e.errno == errno.EINVAL else ""
+        raise CartonError(f"cannot {where}: {describe(e)}{hint}", EXIT_CARTON) from None
 
 
 def reap(pid):

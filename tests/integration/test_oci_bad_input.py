@@ -123,6 +123,11 @@ CASES = {
     "duplicated namespace": (_namespace({"type": "pid"}), ["pid", "more than once"]),
     "namespace path missing": (lambda b: b.namespace("network", "/proc/999999999/ns/net"),
                                ["/proc/999999999/ns/net", "does not exist"]),
+    "pid namespace path of another type": (lambda b: b.namespace("pid", "/proc/self/ns/uts"),
+                                           ["pid namespace", "/proc/self/ns/uts", "setns"]),
+    "network namespace path of another type": (
+        lambda b: b.namespace("network", "/proc/self/ns/uts"),
+        ["network namespace", "/proc/self/ns/uts", "setns"]),
     "unknown capability": (_set("process.capabilities.bounding", ["CAP_BOGUS"]), ["CAP_BOGUS"]),
     "unknown rlimit": (_set("process.rlimits", [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]),
                        ["RLIMIT_BOGUS"]),
