@@ -111,14 +111,16 @@ def fork_into_pid_namespace(pid_namespace, child_main):
     parent_end, child_end = Channel.pair()
     pid = None
     try:
-        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        own = None if pid_namespace is None else os.open("/proc/self/ns/pid",
+                                                        os.O_RDONLY | os.O_CLOEXEC)
         moved = False
         try:
             if pid_namespace is not None:
                 _for_next_child(pid_namespace)
                 moved = True
             explain.step("fork the container's init",
-                         "the first child born in a new PID namespace is its PID 1")
+                         "the first child born in a new PID namespace is its PID 1"
+                         if pid_namespace == "" else "it goes into the container's namespaces")
             explain.call("fork")
             pid = os.fork()
             if pid == 0:
@@ -130,7 +132,8 @@ def fork_into_pid_namespace(pid_namespace, child_main):
         finally:
             if moved:  # our next children (hooks, exec) are born beside us again
                 ns.setns(own, ns.CLONE_NEWPID)
-            os.close(own)
+            if own is not None:
+                os.close(own)
     except BaseException:
         if pid:
             from .create import kill_and_wait
